@@ -82,6 +82,7 @@ struct model {
     struct model_mbox mbox[MODEL_MBOXES];
     struct model_hist hist[MODEL_HISTORY];
     uint32_t nhist;                /* total pushed (ring of MODEL_HISTORY) */
+    uint8_t pending;               /* something is unknown: see model_learn */
     char err[MODEL_ERR_LEN];       /* first difference found */
 };
 
@@ -197,6 +198,7 @@ struct model_run {
      * call that may change state, MOP_NONE once its result is applied. A
      * power cut leaves the store either before or after it. */
     struct model_op inflight;
+    struct model_op op;            /* the operation being run (reports) */
     /* 1: MOP_REMOUNT also checks and compares; NOSPC and expected errors
      *    are followed by a compare (nothing may have changed). */
     int verify;

@@ -1627,6 +1627,32 @@ static void t_expunge(void)
     CHECK(lwm_expunge(&st, fl_mbox, ex, 1) == 0);
     CHECK(lwm_expunge(&st, fl_mbox, ex, 0) == 0);
     CHECK(lwm_msg_count(&st, fl_mbox) == 8);
+
+    /* Empty Sent (the 10.5-block body and another multi-block one) and
+     * let GC reclaim it: the small geometries need the room later. */
+    {
+        int sent = mfind(alice, "Sent");
+        uint32_t n = lwm_msg_count(&st, sent), q, all[8];
+        struct lwm_store_stats s0, s1;
+        CHECK(n == 2);
+        for (q = 0; q < n && q < 8; q++) {
+            CHECK(lwm_msg_get(&st, sent, q, &m) == 0);
+            all[q] = m.uid;
+            model_del(sent, m.uid);
+        }
+        lwm_store_stats(&st, &s0);
+        CHECK(lwm_expunge(&st, sent, all, n) == (int)n);
+        CHECK(minfo(sent).exists == 0 && minfo(sent).size == 0);
+        CHECK(lwm_store_gc_force(&st) >= 0);
+        gc_settle();
+        lwm_store_stats(&st, &s1);
+        CHECK(s1.blocks_free >= s0.blocks_free + 10);
+        printf("  [%s] expunging %" PRIu32 " B of multi-block bodies: free "
+               "blocks %" PRIu32 " -> %" PRIu32 "\n", geo->name,
+               s0.msgs - s1.msgs == 2 ? 10 * geo->block_size +
+               geo->block_size / 2 + 3 + 3 * geo->block_size + 333 : 0,
+               s0.blocks_free, s1.blocks_free);
+    }
 }
 
 /// Copy and move ///

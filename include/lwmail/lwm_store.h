@@ -140,6 +140,7 @@ struct lwm_blk_ent {            /* per flash block in RAM */
     uint32_t seq;               /* allocation sequence (META/DATA) */
     uint32_t erase_count;
     uint32_t live;              /* live body bytes, counted per reference */
+    uint32_t written;           /* body bytes written (DATA) */
     uint16_t pins;              /* references by multi-block bodies */
     uint8_t state;              /* LWM_BLK_* (store.c) */
     uint8_t flags;
@@ -201,7 +202,7 @@ struct lwm_store {
     uint32_t gc_off;            /* scan position in the victim */
     uint8_t gc_forced;
     uint32_t gc_src;            /* body being moved (LWM_NONE if none) */
-    uint32_t gc_src_len;
+    struct lwm_msg gc_src_msg;  /* its size and chain */
     struct lwm_append gc_copy;  /* the move, written through the GC head */
     uint32_t snap_mbox_id;
 

@@ -23,6 +23,7 @@
 #define NBLK(s)      ((s)->flash->block_count)
 #define A_SIZE(s)    lwm_align_up(BLK_A_BYTES, (s)->unit)
 #define B_SIZE(s)    lwm_align_up(BLK_B_FIXED + 4u * BLK_SKIP, (s)->unit)
+#define F_SIZE(s)    lwm_align_up(BLK_F_BYTES, (s)->unit)
 #define HS(s)        lwm_align_up(BODY_H_BYTES, (s)->unit)
 #define CS(s)        lwm_align_up(BODY_C_BYTES, (s)->unit)
 #define PAYLOAD(s)   (BS(s) - (s)->hdr_size)
@@ -244,8 +245,8 @@ static uint32_t blk_reserve(const struct lwm_store *s)
 
 /* Take the least worn free block and write part B (type, seq, chain). */
 static int blk_alloc(struct lwm_store *s, uint8_t type, uint32_t n,
-                     const uint32_t *ptrs, int may_use_reserve,
-                     uint32_t *blk_r)
+                     const uint32_t *ptrs, uint32_t cont,
+                     int may_use_reserve, uint32_t *blk_r)
 {
     uint32_t b, best = LWM_NONE;
     uint8_t hdr[BLK_B_FIXED + 4 * BLK_SKIP];
@@ -294,13 +295,13 @@ static int blk_alloc(struct lwm_store *s, uint8_t type, uint32_t n,
     hdr[1] = (uint8_t)np;
     lwm_put32(hdr + 4, s->next_seq);
     lwm_put32(hdr + 8, n);
+    lwm_put32(hdr + 12, cont);
     for (i = 0; i < np; i++)
         lwm_put32(hdr + BLK_B_FIXED + 4 * i, ptrs ? ptrs[i] : LWM_NONE);
-    lwm_put32(hdr + 12, 0);
     {
-        uint32_t crc = lwm_crc32c(0, hdr, 12);
+        uint32_t crc = lwm_crc32c(0, hdr, 16);
         crc = lwm_crc32c(crc, hdr + BLK_B_FIXED, 4u * np);
-        lwm_put32(hdr + 12, crc);
+        lwm_put32(hdr + 16, crc);
     }
     err = fl_prog(s, blk_addr(s, best) + A_SIZE(s), hdr,
                   lwm_align_up(BLK_B_FIXED + 4u * np, s->unit));
@@ -311,6 +312,7 @@ static int blk_alloc(struct lwm_store *s, uint8_t type, uint32_t n,
     s->blks[best].seq = s->next_seq++;
     s->blks[best].live = 0;
     s->blks[best].pins = 0;
+    s->blks[best].written = 0;
     *blk_r = best;
     return 0;
 }
@@ -329,7 +331,7 @@ static int meta_write(struct lwm_store *s, uint8_t type, uint8_t flags,
         return LWM_ERR_IO;
     if (s->meta_blk == LWM_NONE || s->meta_off + total > BS(s)) {
         uint32_t b;
-        err = blk_alloc(s, BLK_TYPE_META, 0, NULL, 1, &b);
+        err = blk_alloc(s, BLK_TYPE_META, 0, NULL, LWM_NONE, 1, &b);
         if (err)
             return fl_fail(s, err == LWM_ERR_NOSPC ? LWM_ERR_IO : err);
         s->meta_blk = b;
@@ -623,7 +625,8 @@ static int body_locate(struct lwm_store *s, const struct lwm_msg *m,
  * body_first_n continues into it, chain it (skip pointers); else start a
  * fresh chain at position 0. */
 static int head_open(struct lwm_store *s, struct lwm_head *h, int cont,
-                     uint32_t body_first_n, int may_use_reserve)
+                     uint32_t body_first_n, uint32_t body,
+                     int may_use_reserve)
 {
     uint32_t ptrs[BLK_SKIP], n = 0, b, x;
     int err;
@@ -643,7 +646,8 @@ static int head_open(struct lwm_store *s, struct lwm_head *h, int cont,
         }
     }
     for (;;) {
-        err = blk_alloc(s, BLK_TYPE_DATA, n, ptrs, may_use_reserve, &b);
+        err = blk_alloc(s, BLK_TYPE_DATA, n, ptrs,
+                        cont && n ? body : LWM_NONE, may_use_reserve, &b);
         if (err != LWM_ERR_NOSPC || may_use_reserve)
             break;
         /* make room inline: bounded by the flash size */
@@ -670,7 +674,7 @@ static int body_begin(struct lwm_store *s, struct lwm_append *a,
     int err;
 
     if (h->blk == LWM_NONE || h->off + need > BS(s)) {
-        err = head_open(s, h, 0, 0, may_use_reserve);
+        err = head_open(s, h, 0, 0, LWM_NONE, may_use_reserve);
         if (err)
             return err;
     }
@@ -690,6 +694,7 @@ static int body_begin(struct lwm_store *s, struct lwm_append *a,
     a->crc = 0;
     a->npend = 0;
     h->off += HS(s) + CS(s);
+    s->blks[h->blk].written = h->off - s->hdr_size;
     return 0;
 }
 
@@ -702,7 +707,7 @@ static int body_prog(struct lwm_store *s, struct lwm_append *a,
         uint32_t room, k;
         int err;
         if (h->off >= BS(s)) {
-            err = head_open(s, h, 1, a->first_n, may_use_reserve);
+            err = head_open(s, h, 1, a->first_n, a->body, may_use_reserve);
             if (err)
                 return err;
         }
@@ -712,6 +717,7 @@ static int body_prog(struct lwm_store *s, struct lwm_append *a,
         if (err)
             return err;
         h->off += k, p += k, n -= k;
+        s->blks[h->blk].written = h->off - s->hdr_size;
     }
     return 0;
 }
@@ -751,6 +757,14 @@ static int body_write(struct lwm_store *s, struct lwm_append *a,
     return 0;
 }
 
+static uint32_t first_unit_crc(uint32_t seq, uint32_t off)
+{
+    uint8_t b[8];
+    lwm_put32(b, seq);
+    lwm_put32(b + 4, off);
+    return lwm_crc32c(0, b, 8);
+}
+
 /* Flush the partial unit and write the C unit. last_blk LWM_NONE marks
  * an aborted body (so that a scan can step over it). */
 static int body_finish(struct lwm_store *s, struct lwm_append *a,
@@ -783,6 +797,17 @@ static int body_finish(struct lwm_store *s, struct lwm_append *a,
     err = fl_prog(s, a->body + HS(s), c, CS(s));
     if (err)
         return err;
+    if (h->n > a->first_n) {
+        /* this block began with our tail: say where the next body goes */
+        uint8_t fu[32];
+        memset(fu, 0xFF, sizeof fu);
+        lwm_put32(fu, h->off);
+        lwm_put32(fu + 4, first_unit_crc(s->blks[h->blk].seq, h->off));
+        err = fl_prog(s, blk_addr(s, h->blk) + A_SIZE(s) + B_SIZE(s), fu,
+                      F_SIZE(s));
+        if (err)
+            return err;
+    }
     if (m) {
         m->body = a->body;
         m->date = a->date;
@@ -1146,7 +1171,7 @@ static void store_reset(struct lwm_store *s, const struct lwm_flash *f)
     memset(s, 0, sizeof *s);
     s->flash = f;
     s->unit = f->prog_size;
-    s->hdr_size = A_SIZE(s) + B_SIZE(s);
+    s->hdr_size = A_SIZE(s) + B_SIZE(s) + F_SIZE(s);
     s->meta_blk = LWM_NONE;
     s->gc_victim = LWM_NONE;
     s->next_seq = 1;
@@ -1201,9 +1226,9 @@ static int scan_blocks(struct lwm_store *s)
                       h + BLK_B_FIXED, 4 * np);
         if (err)
             return err;
-        crc = lwm_crc32c(0, h, 12);
+        crc = lwm_crc32c(0, h, 16);
         crc = lwm_crc32c(crc, h + BLK_B_FIXED, 4 * np);
-        if (crc != lwm_get32(h + 12) || np != skip_count(lwm_get32(h + 8)))
+        if (crc != lwm_get32(h + 16) || np != skip_count(lwm_get32(h + 8)))
             continue;
         e->state = h[0] == BLK_TYPE_META ? LWM_BLK_META : LWM_BLK_DATA;
         e->seq = lwm_get32(h + 4);
@@ -1337,6 +1362,9 @@ static int mount_(struct lwm_store *s, const struct lwm_flash *f)
         return err;
     for (b = 0; b < NBLK(s); b++) {
         struct lwm_blk_ent *e = &s->blks[b];
+        /* how full a closed block is isn't on flash: assume full, so GC
+         * never expects more from it than it can give */
+        e->written = PAYLOAD(s);
         if (e->state == LWM_BLK_DATA && e->live == 0 && e->pins == 0)
             e->state = LWM_BLK_DIRTY;
     }
@@ -2455,6 +2483,15 @@ int lwm_expunge(struct lwm_store *s, int m, const uint32_t *uids, uint32_t n)
     return drop_uids(s, m, uids, n, 1);
 }
 
+static uint32_t kw_remap(uint32_t flags, const uint8_t *kmap)
+{
+    uint32_t out = flags & LWM_FLAG_SYSTEM, i;
+    for (i = 0; i < LWM_KEYWORDS_MAX; i++)
+        if (flags & LWM_FLAG_KEYWORD(i))
+            out |= LWM_FLAG_KEYWORD(kmap[i]);
+    return out;
+}
+
 /* COPY/MOVE (and RENAME INBOX when pre is given: pre is a new mailbox
  * that becomes dst, written first in the same group; dst is then -1 and
  * uids NULL means all of src). */
@@ -2464,6 +2501,7 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
 {
     struct lwm_mbox_ent *sm = &s->mboxes[src], *dm, tmp;
     uint32_t i, count = 0, k = 0, left, first_uid, dms, sms;
+    uint8_t kmap[LWM_KEYWORDS_MAX];
     uint8_t *p;
     int err, found;
 
@@ -2490,11 +2528,43 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
     if ((err = journal_room(s, (count / MSGS_PER_REC + 2) *
                                        (REC_PAYLOAD_MAX + 8) * 2 + 200)) != 0)
         return err;
+    /* keywords are per mailbox: map the source's indexes to the
+     * destination's, adding names the destination lacks */
+    if (pre) {
+        for (i = 0; i < sm->nkeywords; i++)
+            strcpy(tmp.keywords[i], sm->keywords[i]);
+        tmp.nkeywords = sm->nkeywords;
+        for (i = 0; i < LWM_KEYWORDS_MAX; i++)
+            kmap[i] = (uint8_t)i;
+    } else {
+        uint32_t used = 0;
+        for (i = 0; i < n; i++) {
+            uint32_t pos = idx_lower(s, src, uids[i], &found);
+            if (found)
+                used |= s->msgs[pos].flags >> 5;
+        }
+        for (i = 0; i < LWM_KEYWORDS_MAX; i++) {
+            int kd;
+            kmap[i] = (uint8_t)i;
+            if (!(used >> i & 1u) || src == dst)
+                continue;
+            kd = lwm_keyword(s, dst, sm->keywords[i],
+                             strlen(sm->keywords[i]), 1);
+            if (kd < 0)
+                return kd;
+            kmap[i] = (uint8_t)kd;
+        }
+    }
     first_uid = dm->uidnext;
     dms = dm->hmodseq + 1;
     sms = sm->hmodseq + 1;
     if (pre) {
-        err = rec_mbox(s, pre, count ? REC_F_CONT : 0);
+        int kk;
+        err = rec_mbox(s, pre, (count || tmp.nkeywords) ? REC_F_CONT : 0);
+        for (kk = 0; !err && kk < tmp.nkeywords; kk++)
+            err = rec_keyword(s, &tmp, kk,
+                              (count || kk + 1 < tmp.nkeywords) ? REC_F_CONT
+                                                                : 0);
         if (err)
             return err;
     }
@@ -2506,7 +2576,7 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
             continue;
         lwm_put32(p + 6 + 16 * k, first_uid + (count - left));
         lwm_put32(p + 10 + 16 * k, dms);
-        lwm_put32(p + 14 + 16 * k, s->msgs[pos].flags);
+        lwm_put32(p + 14 + 16 * k, kw_remap(s->msgs[pos].flags, kmap));
         lwm_put32(p + 18 + 16 * k, s->msgs[pos].body);
         k++;
         left--;
@@ -2550,7 +2620,7 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
 
     /* apply to RAM */
     if (pre) {
-        dst = mbox_install(s, pre);
+        dst = mbox_install(s, &tmp);
         if (dst < 0)
             return dst;
         dm = &s->mboxes[dst];
@@ -2566,6 +2636,7 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
         e = s->msgs[pos];
         e.uid = first_uid + (count - left);
         e.modseq = dms;
+        e.flags = kw_remap(e.flags, kmap);
         err = body_info(s, e.body, &msg);
         if (!err)
             err = body_account(s, &msg, +1);
@@ -2642,10 +2713,11 @@ static int is_head(const struct lwm_store *s, uint32_t b)
     return 0;
 }
 
-static int victim_ok(const struct lwm_store *s, uint32_t b, uint32_t floor)
+static int victim_ok(const struct lwm_store *s, uint32_t b, uint32_t floor,
+                     int allow_pinned)
 {
     const struct lwm_blk_ent *e = &s->blks[b];
-    return e->state == LWM_BLK_DATA && e->pins == 0 &&
+    return e->state == LWM_BLK_DATA && (allow_pinned || e->pins == 0) &&
            !(e->flags & LWM_BLKF_NOGC) && e->seq < floor && !is_head(s, b);
 }
 
@@ -2724,36 +2796,111 @@ static int gc_copy_finish(struct lwm_store *s)
 static int gc_copy_step(struct lwm_store *s)
 {
     struct lwm_append *a = &s->gc_copy;
-    uint32_t budget = LWM_GC_STEP_BYTES;
-    uint32_t src_data = s->gc_src + HS(s) + CS(s);
-    while (a->len < s->gc_src_len && budget > 0) {
-        uint32_t n = s->gc_src_len - a->len;
+    uint32_t budget = LWM_GC_STEP_BYTES, size = s->gc_src_msg.size;
+    while (a->len < size && budget > 0) {
+        uint32_t n = size - a->len;
         int err;
         if (n > sizeof s->buf)
             n = sizeof s->buf;
         if (n > budget)
             n = budget;
-        err = fl_read(s, src_data + a->len, s->buf, n);
-        if (!err)
+        err = lwm_msg_read(s, &s->gc_src_msg, a->len, s->buf, n);
+        if (err >= 0 && (uint32_t)err != n)
+            err = LWM_ERR_CORRUPT;
+        if (err >= 0)
             err = body_write(s, a, s->buf, n, 1);
-        if (err)
+        if (err == LWM_ERR_NOSPC) {
+            /* no room to finish a big move: give it up cleanly */
+            (void)body_finish(s, a, 1, NULL);
+            s->gc_src = LWM_NONE;
+            if (s->gc_victim != LWM_NONE)
+                s->blks[s->gc_victim].flags |= LWM_BLKF_NOGC;
+            s->gc_victim = LWM_NONE;
+            return 0;
+        }
+        if (err < 0)
             return err;
         budget -= n;
     }
-    if (a->len == s->gc_src_len)
+    if (a->len == size)
         return gc_copy_finish(s);
     return 0;
 }
 
+/* Start moving live body `body` (whose H/C were read into m). */
+static int gc_move_start(struct lwm_store *s, const struct lwm_msg *m)
+{
+    struct lwm_append *a = &s->gc_copy;
+    uint32_t need = HS(s) + CS(s), blocks;
+    int err;
+    if (m->size <= PAYLOAD(s) - HS(s) - CS(s))
+        need += lwm_align_up(m->size, s->unit);   /* keep it in one block */
+    blocks = m->size / PAYLOAD(s) + 2;
+    if (blk_free_count(s) < blocks + 1)
+        return LWM_ERR_NOSPC;
+    memset(a, 0, sizeof *a);
+    a->head = GC_HEAD;
+    a->date = m->date;
+    s->gc_src = m->body;
+    s->gc_src_msg = *m;
+    err = body_begin(s, a, need, 1);
+    if (err) {
+        s->gc_src = LWM_NONE;
+        return err;
+    }
+    a->used = 1;
+    return 0;
+}
+
+/* Is the live body at addr one whose chain passes through block v? */
+static int body_covers(struct lwm_store *s, uint32_t addr, uint32_t v,
+                       uint32_t vn, struct lwm_msg *m)
+{
+    uint32_t blk;
+    if (addr == LWM_NONE || !count_refs(s, addr) || body_info(s, addr, m))
+        return 0;
+    if (vn <= m->first_n || vn > m->last_n)
+        return 0;
+    return chain_seek(s, m->last_blk, m->last_n, vn, &blk) == 0 && blk == v;
+}
+
 /* Look at the next body of the victim: step over dead ones, start moving
- * a live one, or finish the victim. */
+ * a live one, or finish the victim. gc_off == 0: look at the body whose
+ * tail begins the block first. */
 static int gc_scan_step(struct lwm_store *s)
 {
     uint32_t v = s->gc_victim, o = s->gc_off;
     uint8_t h[BODY_H_BYTES], c[BODY_C_BYTES];
-    uint32_t len, last, hcrc, next;
+    uint32_t len, last, hcrc, next, first_n, last_n;
+    struct lwm_msg m;
     int err;
 
+    if (o == 0) {
+        uint8_t b[BLK_B_FIXED], f[BLK_F_BYTES];
+        uint32_t vn;
+        err = fl_read(s, blk_addr(s, v) + A_SIZE(s), b, sizeof b);
+        if (!err)
+            err = fl_read(s, blk_addr(s, v) + A_SIZE(s) + B_SIZE(s), f,
+                          sizeof f);
+        if (err)
+            return err;
+        vn = lwm_get32(b + 8);
+        if (vn == 0) {
+            s->gc_off = s->hdr_size;
+        } else {
+            s->gc_off = lwm_get32(f + 4) ==
+                                first_unit_crc(s->blks[v].seq, lwm_get32(f)) &&
+                                lwm_get32(f) >= s->hdr_size
+                            ? lwm_get32(f) : BS(s);
+            if (body_covers(s, lwm_get32(b + 12), v, vn, &m)) {
+                err = gc_move_start(s, &m);
+                if (err == LWM_ERR_NOSPC)
+                    goto giveup;
+                return err;
+            }
+        }
+        return 0;
+    }
     if (o + HS(s) + CS(s) > BS(s))
         goto done;
     err = fl_read(s, blk_addr(s, v) + o, h, sizeof h);
@@ -2767,33 +2914,29 @@ static int gc_scan_step(struct lwm_store *s)
         goto done; /* erased, or torn by a power cut: nothing after it */
     len = lwm_get32(c);
     last = lwm_get32(c + 4);
+    first_n = lwm_get32(h + 8);
+    last_n = lwm_get32(c + 8);
     next = o + HS(s) + CS(s) + lwm_align_up(len, s->unit);
-    if (len > LWM_MSG_SIZE_MAX || next > BS(s) ||
-        (last != LWM_NONE && last != v))
-        goto done; /* continues in another block: a dead big body */
-    if (last != LWM_NONE && count_refs(s, blk_addr(s, v) + o)) {
-        struct lwm_append *a = &s->gc_copy;
-        memset(a, 0, sizeof *a);
-        a->head = GC_HEAD;
-        a->date = lwm_get32(h + 4);
-        s->gc_src = blk_addr(s, v) + o;
-        s->gc_src_len = len;
-        err = body_begin(s, a, HS(s) + CS(s) + lwm_align_up(len, s->unit),
-                         1);
-        if (err) {
-            s->gc_src = LWM_NONE;
-            return err;
-        }
-        a->used = 1;
-    }
+    if (len > LWM_MSG_SIZE_MAX)
+        goto done;
+    if (last_n != first_n)
+        next = BS(s);  /* the rest of the block is this body */
     s->gc_off = next;
+    if (last != LWM_NONE && count_refs(s, blk_addr(s, v) + o) &&
+        body_info(s, blk_addr(s, v) + o, &m) == 0) {
+        err = gc_move_start(s, &m);
+        if (err == LWM_ERR_NOSPC)
+            goto giveup;
+        return err;
+    }
     return 0;
 done:
     if (s->blks[v].live == 0 && s->blks[v].pins == 0) {
         s->blks[v].state = LWM_BLK_DIRTY;
     } else {
-        /* live bytes we could not find: accounting and flash disagree.
-         * Leave the block alone rather than risk erasing mail. */
+giveup:
+        /* live bytes we could not find (accounting and flash disagree),
+         * or no room to move a big body: leave the block alone for now */
         s->blks[v].flags |= LWM_BLKF_NOGC;
     }
     s->gc_victim = LWM_NONE;
@@ -2803,7 +2946,7 @@ done:
 static void gc_set_victim(struct lwm_store *s, uint32_t b)
 {
     s->gc_victim = b;
-    s->gc_off = s->hdr_size;
+    s->gc_off = 0;
 }
 
 /* ======================================================== snapshots === */
@@ -2862,6 +3005,8 @@ static int snap_step(struct lwm_store *s)
                 if (s->blks[b].state == LWM_BLK_META &&
                     s->blks[b].seq < floor)
                     s->blks[b].state = LWM_BLK_DIRTY;
+            for (b = 0; b < NBLK(s); b++)
+                s->blks[b].flags &= (uint8_t)~LWM_BLKF_NOGC;
             s->meta_floor = floor;
             s->snap_bytes = s->journal_bytes;
             s->journal_bytes = 0;
@@ -2916,7 +3061,7 @@ static int wear_step(struct lwm_store *s, uint32_t floor)
             ec_max = s->blks[b].erase_count;
     for (b = 0; b < NBLK(s); b++) {
         const struct lwm_blk_ent *e = &s->blks[b];
-        int movable = victim_ok(s, b, floor) ||
+        int movable = victim_ok(s, b, floor, 1) ||
                       (e->state == LWM_BLK_META && b != s->meta_blk);
         if (!movable)
             continue;
@@ -2966,7 +3111,7 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
     floor = active_seq_floor(s);
     /* 3. data blocks with nothing live in them are dirty */
     for (b = 0; b < NBLK(s); b++)
-        if (victim_ok(s, b, floor) && s->blks[b].live == 0) {
+        if (victim_ok(s, b, floor, 0) && s->blks[b].live == 0) {
             s->blks[b].state = LWM_BLK_DIRTY;
             return 1;
         }
@@ -2979,12 +3124,22 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
     /* 5. make room: the data block with the least live bytes */
     if (s->gc_forced || inline_alloc ||
         blk_free_count(s) < blk_reserve(s) + LWM_GC_FREE_TARGET) {
+        /* greedy: the most dead bytes. Only dead bytes count as gain (an
+         * unwritten tail is no gain), so every victim frees at least
+         * min_gain and compaction always terminates. */
+        uint32_t best_gain = PAYLOAD(s) / 16, min_gain;
+        min_gain = HS(s) + CS(s) + 4 * s->unit;
+        if (best_gain < min_gain)
+            best_gain = min_gain;
         best = LWM_NONE;
-        for (b = 0; b < NBLK(s); b++)
-            if (victim_ok(s, b, floor) &&
-                s->blks[b].live < PAYLOAD(s) - PAYLOAD(s) / 16 &&
-                (best == LWM_NONE || s->blks[b].live < s->blks[best].live))
+        for (b = 0; b < NBLK(s); b++) {
+            const struct lwm_blk_ent *e = &s->blks[b];
+            if (victim_ok(s, b, floor, 0) && e->written > e->live &&
+                e->written - e->live >= best_gain) {
                 best = b;
+                best_gain = e->written - e->live + 1;
+            }
+        }
         s->gc_forced = 0;
         if (best != LWM_NONE) {
             gc_set_victim(s, best);

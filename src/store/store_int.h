@@ -13,7 +13,10 @@
 #define BLK_MAGIC        0x424D574Cu  /* "LWMB" little-endian */
 #define BLK_A_BYTES      16u
 /* Block header, part B ("allocation record"), written when allocated. */
-#define BLK_B_FIXED      16u
+#define BLK_B_FIXED      20u  /* type..cont, crc; then skip pointers */
+/* Block header, part F: offset of the first body header in a block that
+ * begins with the tail of a longer body; written when that body ends. */
+#define BLK_F_BYTES      8u
 #define BLK_SKIP         16u          /* max skip pointers per block */
 #define BLK_TYPE_META    0x01u
 #define BLK_TYPE_DATA    0x02u

@@ -1,0 +1,582 @@
+/*
+ * lwmail tests - power loss at any flash operation (after littlefs's
+ * reentrant test runner).
+ *
+ * For each flash geometry:
+ *
+ *  1. Reference run: format, then a seeded workload (tests/model.c) of
+ *     --ops operations, checked against the model all along (every remount,
+ *     every 100 operations, and at the end). T = the number of prog + erase
+ *     operations it issued after the format.
+ *  2. Cut runs: for a cut point k in [1, T], the same workload runs on a
+ *     freshly formatted store with the power failing at the k-th prog/erase
+ *     (torn: NONE, PREFIX or BITS in rotation). Half of the runs leave the
+ *     store by a longjmp out of the emulator's on_cut hook (nothing after the
+ *     cut runs, like a real power loss); the other half let every later
+ *     flash call fail with LWM_ERR_IO and stop the workload at the first
+ *     call made after the cut (the store's error paths run).
+ *     Then: power on, a zeroed struct lwm_store (a reboot), mount (must
+ *     succeed), lwm_store_check(s, 1) (must be 0), and the model: every
+ *     operation that succeeded before the cut is there, and the operation in
+ *     flight is either fully there or not at all (the store matches the
+ *     model before it or after it, exactly). Then the recovered store must
+ *     stay usable: a forced GC, appends, more random operations, a GC and a
+ *     remount, all checked against the model.
+ *     The emulator must never see a NOR contract violation (a prog of a
+ *     byte that is not erased, a misaligned access).
+ *
+ * Modes: by default cut points are sampled (evenly spaced plus random
+ * ones): LWM_PL_SAMPLES=n sets how many per geometry, LWM_SLOW_HOST=1
+ * (qemu) divides the default by 4. --exhaustive runs every cut point of
+ * every geometry (cmake --build <dir> --target powerloss-exhaustive).
+ * One cut point: --geom g --cut k [--tear t] [--jmp 0|1] [-v].
+ *
+ * LWM_TEST_TIMEOUT: 900
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "lwm_nor.h"
+#include "lwmail/lwm_store.h"
+#include "model.h"
+
+/// Geometries ///
+
+struct geom {
+    const char *name;
+    uint32_t block_size, block_count, prog_size, read_size;
+    int mapped;
+};
+
+static const struct geom geoms[] = {
+    { "1024x96 prog 4 mapped", 1024, 96, 4, 4, 1 },
+    { "4096x48 prog 16", 4096, 48, 16, 16, 0 },
+    { "2048x64 prog 1 mapped", 2048, 64, 1, 1, 1 },
+    { "1024x128 prog 32", 1024, 128, 32, 32, 0 },
+};
+#define NGEOMS ((int)(sizeof(geoms) / sizeof(geoms[0])))
+
+static const char *const tear_names[3] = { "NONE", "PREFIX", "BITS" };
+
+/// State (large: never on the stack) ///
+
+static struct lwm_store store;
+static struct lwm_store shadow;   /* mounts a copy of the flash */
+static struct lwm_nor nor;
+static struct lwm_nor shadow_nor;
+static struct model model;
+static struct model after;
+static struct model_run run;
+static struct workload wl;
+static jmp_buf cut_jmp;
+static volatile int cut_use_jmp;
+
+static struct {
+    uint32_t ops;          /* workload length */
+    uint32_t cont_ops;     /* random operations after a recovery */
+    uint32_t seed;
+    long samples;          /* cut points per geometry (sampled mode) */
+    int exhaustive;
+    int geom;              /* -1: all */
+    long long cut;         /* -1: sampled/exhaustive */
+    int tear, jmp;         /* -1: rotate */
+    int verbose;
+    int max_reports;       /* detailed failure reports per geometry */
+    uint32_t shadow;       /* reference run: reboot a copy every n ops */
+} opt = { 1200, 30, 0, -1, 0, -1, -1, -1, -1, 0, 4, 1 };
+
+static char fail_msg[3 * MODEL_ERR_LEN];
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int pl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int pl_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void pl_on_cut(struct lwm_nor *n)
+{
+    (void)n;
+    if (cut_use_jmp) {
+        longjmp(cut_jmp, 1);
+    }
+}
+
+/// Steps ///
+
+/* Fresh erased flash (wear too: runs must be identical), formatted. */
+static int pl_fresh(uint32_t seed)
+{
+    int err;
+    memset(nor.mem, 0xFF, nor.size);
+    memset(nor.wear, 0, nor.flash.block_count * sizeof(nor.wear[0]));
+    lwm_nor_power_on(&nor);
+    nor.on_cut = NULL;
+    lwm_nor_reset_counters(&nor);
+    memset(&store, 0, sizeof(store));
+    err = lwm_store_format(&store, &nor.flash);
+    if (err != 0) {
+        return pl_fail("format: %d (%s)", err, lwm_strerror(err));
+    }
+    lwm_nor_reset_counters(&nor);
+    model_init(&model);
+    workload_init(&wl, seed, &nor.flash);
+    memset(&run, 0, sizeof(run));
+    run.s = &store;
+    run.f = &nor.flash;
+    run.m = &model;
+    return 0;
+}
+
+static int pl_check_all(const char *when)
+{
+    int err = lwm_store_check(&store, 1);
+    if (err != 0) {
+        return pl_fail("%s: lwm_store_check: %d (%s)", when, err,
+                       lwm_strerror(err));
+    }
+    if (model_compare(&model, &store, &nor.flash) != 0) {
+        return pl_fail("%s: %s", when, model.err);
+    }
+    return 0;
+}
+
+/* A reboot between two operations: a copy of the flash, mounted by a
+ * second store, must show exactly the model (every completed operation is
+ * durable). The running store is not disturbed. */
+static int pl_shadow_check(const char *when)
+{
+    int err;
+    memcpy(shadow_nor.mem, nor.mem, nor.size);
+    memset(&shadow, 0, sizeof(shadow));
+    err = lwm_store_mount(&shadow, &shadow_nor.flash);
+    if (err != 0) {
+        return pl_fail("%s: mount of a copy of the flash: %d (%s)", when,
+                       err, lwm_strerror(err));
+    }
+    err = lwm_store_check(&shadow, 1);
+    if (err != 0) {
+        return pl_fail("%s: check of a copy of the flash: %d (%s)", when,
+                       err, lwm_strerror(err));
+    }
+    if (model_compare(&model, &shadow, &shadow_nor.flash) != 0) {
+        return pl_fail("%s: a copy of the flash, mounted: %s", when,
+                       model.err);
+    }
+    (void)lwm_store_unmount(&shadow);
+    return 0;
+}
+
+/* The reference run. Returns T (prog + erase operations), or -1. */
+static long long pl_reference(const struct geom *g, uint32_t seed)
+{
+    struct lwm_store_stats st;
+    long long t;
+    uint32_t i;
+
+    if (pl_fresh(seed) < 0) {
+        return -1;
+    }
+    run.verify = 1;
+    for (i = 0; i < opt.ops; i++) {
+        struct model_op op;
+        unsigned long nospc = run.nospc;
+        workload_next(&wl, &model, &op);
+        if (opt.verbose > 1) {
+            char buf[320];
+            printf("    op %lu: %s\n", (unsigned long)i,
+                   model_op_str(&op, buf, sizeof(buf)));
+        }
+        if (model_exec(&run, &op) < 0) {
+            return pl_fail("op %lu: %s", (unsigned long)i, run.err);
+        }
+        if (run.nospc != nospc) {
+            wl.pressure = 1;
+        }
+        if (i % 100 == 99 || opt.verbose > 1) {
+            char when[48];
+            (void)snprintf(when, sizeof(when), "after op %lu",
+                           (unsigned long)i);
+            if (pl_check_all(when) < 0) {
+                return -1;
+            }
+        }
+        if (opt.shadow > 0 && i % opt.shadow == 0) {
+            char when[320], buf[300];
+            (void)snprintf(when, sizeof(when), "after op %lu (%s)",
+                           (unsigned long)i,
+                           model_op_str(&op, buf, sizeof(buf)));
+            if (pl_shadow_check(when) < 0) {
+                return -1;
+            }
+        }
+    }
+    t = (long long)nor.ops;
+    if (pl_check_all("end of workload") < 0) {
+        return -1;
+    }
+    lwm_store_stats(&store, &st);
+    printf("  %s: reference: %lu ops, T=%lld flash ops (%llu progs, %llu "
+           "erases), %lu msgs, %lu mailboxes, %lu NOSPC, %lu remounts, %lu "
+           "snapshots, %lu bodies moved by GC, erase counts %lu..%lu\n",
+           g->name, (unsigned long)opt.ops, t,
+           (unsigned long long)nor.progs, (unsigned long long)nor.erases,
+           (unsigned long)model_msg_total(&model), (unsigned long)st.mboxes,
+           run.nospc, run.remounts, (unsigned long)st.snapshots,
+           (unsigned long)st.gc_moved_bodies, (unsigned long)st.erase_min,
+           (unsigned long)st.erase_max);
+    {
+        struct model_op op;
+        memset(&op, 0, sizeof(op));
+        op.type = MOP_REMOUNT;
+        if (model_exec(&run, &op) < 0) {
+            return pl_fail("final remount: %s", run.err);
+        }
+    }
+    if (nor.violations != 0) {
+        return pl_fail("%llu NOR contract violations",
+                       (unsigned long long)nor.violations);
+    }
+    return t;
+}
+
+enum { PL_CUT = 0, PL_DONE = 1, PL_ERROR = 2 };
+
+static int pl_until_cut(void)
+{
+    uint32_t i;
+    for (i = 0; i < opt.ops; i++) {
+        struct model_op op;
+        unsigned long nospc = run.nospc;
+        int err;
+        workload_next(&wl, &model, &op);
+        err = model_exec(&run, &op);
+        if (nor.dead) {
+            return PL_CUT;
+        }
+        if (err < 0) {
+            return PL_ERROR;
+        }
+        if (run.nospc != nospc) {
+            wl.pressure = 1;
+        }
+    }
+    return PL_DONE;
+}
+
+/* Operations on the recovered store: all must work. */
+static int pl_continue(long long k, uint32_t seed)
+{
+    struct workload w2;
+    struct model_op op;
+    unsigned long nospc;
+    uint32_t i;
+    int u;
+
+    run.verify = 1;
+    memset(&op, 0, sizeof(op));
+    op.type = MOP_GC_FORCE;
+    if (model_exec(&run, &op) < 0) {
+        return pl_fail("after recovery: %s", run.err);
+    }
+    /* Appends into the first user's INBOX (created if the cut came before
+     * the first user was). */
+    for (u = 0; u < MODEL_USERS && !model.user[u]; u++) {
+    }
+    if (u == MODEL_USERS) {
+        memset(&op, 0, sizeof(op));
+        op.type = MOP_USER_CREATE;
+        u = 0;
+        if (model_exec(&run, &op) < 0) {
+            return pl_fail("after recovery: %s", run.err);
+        }
+    }
+    for (i = 0; i < 2; i++) {
+        memset(&op, 0, sizeof(op));
+        op.type = MOP_APPEND;
+        op.user = u;
+        (void)snprintf(op.name, sizeof(op.name), "INBOX");
+        op.cid = 0xC0DE0000u ^ (uint32_t)k ^ (i << 12);
+        op.len = i == 0 ? 333 : 2 * nor.flash.block_size + 77;
+        op.date = 1234567890u + i;
+        op.flags = LWM_FLAG_SEEN;
+        op.chunk_seed = (uint32_t)k * 7u + i;
+        nospc = run.nospc;
+        if (model_exec(&run, &op) < 0) {
+            return pl_fail("after recovery: %s", run.err);
+        }
+        if (i == 0 && run.nospc != nospc) {
+            return pl_fail("after recovery and a forced GC, a 333-byte "
+                           "append got LWM_ERR_NOSPC");
+        }
+    }
+    workload_init(&w2, seed ^ ((uint32_t)k * 2654435761u) ^ 0xC0FFEEu,
+                  &nor.flash);
+    w2.n = 1000;   /* past the workload's own user creation */
+    if (workload_run(&w2, &run, opt.cont_ops) < 0) {
+        return pl_fail("after recovery: %s", run.err);
+    }
+    memset(&op, 0, sizeof(op));
+    op.type = MOP_GC_FORCE;
+    if (model_exec(&run, &op) < 0) {
+        return pl_fail("after recovery: %s", run.err);
+    }
+    op.type = MOP_REMOUNT;   /* verify: check + compare after the mount */
+    if (model_exec(&run, &op) < 0) {
+        return pl_fail("after recovery: %s", run.err);
+    }
+    return 0;
+}
+
+/* One cut run. 0 or -1 with fail_msg. */
+static int pl_cut(long long k, int tear, int jmp, uint32_t seed)
+{
+    volatile int status = PL_CUT;
+    char before_err[MODEL_ERR_LEN], op_str[320];
+    int err;
+
+    if (pl_fresh(seed) < 0) {
+        return -1;
+    }
+    run.verify = 0;
+    lwm_nor_cut_after(&nor, (uint64_t)k, (enum lwm_nor_tear)tear,
+                      seed * 31u + (uint32_t)k);
+    nor.on_cut = pl_on_cut;
+    cut_use_jmp = jmp;
+    if (setjmp(cut_jmp) == 0) {
+        status = pl_until_cut();
+    }
+    cut_use_jmp = 0;
+    nor.on_cut = NULL;
+    (void)model_op_str(&run.inflight, op_str, sizeof(op_str));
+
+    if (status == PL_DONE) {
+        return pl_fail("the workload ended after %llu flash ops without "
+                       "reaching the cut (the reference run made more: "
+                       "not deterministic?)",
+                       (unsigned long long)nor.ops);
+    }
+    if (status == PL_ERROR) {
+        return pl_fail("before the cut: %s", run.err);
+    }
+    if (opt.verbose) {
+        printf("    cut at flash op %lld (%s, %s) in: %s\n", k,
+               tear_names[tear], jmp ? "longjmp" : "I/O errors", op_str);
+    }
+
+    /* Reboot. */
+    lwm_nor_power_on(&nor);
+    if (!jmp) {
+        (void)lwm_store_unmount(&store);
+    }
+    memset(&store, 0, sizeof(store));
+    err = lwm_store_mount(&store, &nor.flash);
+    if (err != 0) {
+        return pl_fail("mount after the cut: %d (%s); in flight: %s", err,
+                       lwm_strerror(err), op_str);
+    }
+    err = lwm_store_check(&store, 1);
+    if (err != 0) {
+        return pl_fail("lwm_store_check after the cut: %d (%s); in "
+                       "flight: %s", err, lwm_strerror(err), op_str);
+    }
+    if (model_compare(&model, &store, &nor.flash) != 0) {
+        (void)snprintf(before_err, sizeof(before_err), "%s", model.err);
+        if (run.inflight.type == MOP_NONE) {
+            return pl_fail("lost a completed operation: %s (last op: %s)",
+                           before_err, op_str);
+        }
+        memcpy(&after, &model, sizeof(after));
+        model_apply(&after, &run.inflight, NULL);
+        if (model_compare(&after, &store, &nor.flash) != 0) {
+            return pl_fail("in-flight op half done: %s\n      vs state "
+                           "before it: %s\n      vs state after it: %s",
+                           op_str, before_err, after.err);
+        }
+        memcpy(&model, &after, sizeof(model));
+        if (opt.verbose) {
+            printf("    the in-flight op is applied\n");
+        }
+    } else if (opt.verbose) {
+        printf("    the in-flight op is not applied\n");
+    }
+    if (model_learn(&model, &store) < 0) {
+        return pl_fail("after the cut: %s", model.err);
+    }
+    if (pl_continue(k, seed) < 0) {
+        return -1;
+    }
+    if (nor.violations != 0) {
+        return pl_fail("%llu NOR contract violations",
+                       (unsigned long long)nor.violations);
+    }
+    return 0;
+}
+
+/// Runner ///
+
+static uint32_t pl_rand(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+static int pl_geometry(int gi)
+{
+    const struct geom *g = &geoms[gi];
+    uint32_t seed = opt.seed != 0 ? opt.seed : 1000u + (uint32_t)gi;
+    long long t, k, first = 1, last, nruns = 0, nfail = 0;
+    long samples = 0, s;
+    uint32_t rng = seed * 2654435761u | 1u;
+    double t0 = now_s();
+    int err;
+
+    err = lwm_nor_open(&nor, NULL, g->block_size, g->block_count,
+                       g->prog_size, g->read_size, g->mapped);
+    REQUIRE(err == 0);
+    err = lwm_nor_open(&shadow_nor, NULL, g->block_size, g->block_count,
+                       g->prog_size, g->read_size, g->mapped);
+    REQUIRE(err == 0);
+    t = pl_reference(g, seed);
+    if (!CHECK(t > 0)) {
+        printf("  %s: reference run FAILED (seed %lu): %s\n", g->name,
+               (unsigned long)seed, fail_msg);
+        lwm_nor_close(&nor);
+        lwm_nor_close(&shadow_nor);
+        return 1;
+    }
+    last = t;
+    if (opt.cut > 0) {
+        first = last = opt.cut;
+    } else if (!opt.exhaustive) {
+        samples = opt.samples;
+    }
+    /* Evenly spaced points (3/4 of the samples), then random ones. */
+    for (s = 0, k = first; opt.cut > 0 || opt.exhaustive ? k <= last
+                                                         : s < samples;
+         s++) {
+        long long kk = k;
+        int tear, jmp;
+        if (!opt.exhaustive && opt.cut <= 0) {
+            long even = samples * 3 / 4 > 1 ? samples * 3 / 4 : 1;
+            if (s < even) {
+                kk = 1 + (even > 1 ? s * (t - 1) / (even - 1) : 0);
+            } else {
+                kk = 1 + (long long)(pl_rand(&rng) % (uint32_t)t);
+            }
+        }
+        tear = opt.tear >= 0 ? opt.tear : (int)(kk % 3);
+        jmp = opt.jmp >= 0 ? opt.jmp : (int)((kk / 3) % 2);
+        nruns++;
+        if (!CHECK(pl_cut(kk, tear, jmp, seed) == 0)) {
+            nfail++;
+            if (nfail <= opt.max_reports) {
+                printf("  FAIL %s, seed %lu, cut at flash op %lld of %lld, "
+                       "tear %s, %s:\n      %s\n"
+                       "    repro: test_powerloss --geom %d --seed %lu "
+                       "--cut %lld --tear %d --jmp %d -v\n",
+                       g->name, (unsigned long)seed, kk, t,
+                       tear_names[tear], jmp ? "longjmp" : "I/O errors",
+                       fail_msg, gi, (unsigned long)seed, kk, tear, jmp);
+            }
+        }
+        k++;
+    }
+    printf("  %s: T=%lld, cut points run %lld, failures %lld (%.1f s)\n",
+           g->name, t, nruns, nfail, now_s() - t0);
+    fflush(stdout);
+    lwm_nor_close(&nor);
+    lwm_nor_close(&shadow_nor);
+    return nfail != 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: test_powerloss [--exhaustive] [--samples n] [--ops n]\n"
+            "         [--shadow n] [--seed s] [--geom g]\n"
+            "         [--cut k [--tear 0|1|2] [--jmp 0|1]] [-v|-vv]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *env;
+    int i, g;
+
+    env = getenv("LWM_PL_SAMPLES");
+    opt.samples = env != NULL ? atol(env) : 40;
+    env = getenv("LWM_SLOW_HOST");
+    if (getenv("LWM_PL_SAMPLES") == NULL && env != NULL &&
+        strcmp(env, "1") == 0) {
+        opt.samples = 10;
+    }
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--exhaustive") == 0) {
+            opt.exhaustive = 1;
+        } else if (strcmp(a, "-v") == 0) {
+            opt.verbose = 1;
+        } else if (strcmp(a, "-vv") == 0) {
+            opt.verbose = 2;
+        } else if (v == NULL) {
+            usage();
+        } else if (strcmp(a, "--samples") == 0) {
+            opt.samples = atol(v), i++;
+        } else if (strcmp(a, "--shadow") == 0) {
+            opt.shadow = (uint32_t)strtoul(v, NULL, 0), i++;
+        } else if (strcmp(a, "--ops") == 0) {
+            opt.ops = (uint32_t)strtoul(v, NULL, 0), i++;
+        } else if (strcmp(a, "--seed") == 0) {
+            opt.seed = (uint32_t)strtoul(v, NULL, 0), i++;
+        } else if (strcmp(a, "--geom") == 0) {
+            opt.geom = atoi(v), i++;
+        } else if (strcmp(a, "--cut") == 0) {
+            opt.cut = atoll(v), i++;
+        } else if (strcmp(a, "--tear") == 0) {
+            opt.tear = atoi(v) % 3, i++;
+        } else if (strcmp(a, "--jmp") == 0) {
+            opt.jmp = atoi(v) != 0, i++;
+        } else {
+            usage();
+        }
+    }
+    if (opt.samples < 1) {
+        opt.samples = 1;
+    }
+    if (opt.geom >= NGEOMS) {
+        usage();
+    }
+    printf("test_powerloss: %s, %lu ops per run\n",
+           opt.cut > 0 ? "one cut point"
+           : opt.exhaustive ? "exhaustive" : "sampled cut points",
+           (unsigned long)opt.ops);
+    for (g = 0; g < NGEOMS; g++) {
+        if (opt.geom < 0 || opt.geom == g) {
+            (void)pl_geometry(g);
+        }
+    }
+    return check_summary("test_powerloss");
+}
