@@ -328,8 +328,9 @@ static void model_apply_rename(struct model *m, const struct model_op *op)
     }
     if (model_is_inbox(op->name)) {
         /* RFC 3501 6.3.5: the messages move to a new mailbox, INBOX stays
-         * (empty, with its children). UIDs stay: they are still unique
-         * under the new mailbox's UIDVALIDITY, which is learned. */
+         * (empty, with its children). The new mailbox has a UIDVALIDITY of
+         * its own, so the store may number the messages afresh: their UIDs
+         * are learned (in order). */
         struct model_mbox *inbox = &m->mbox[fi], *nb;
         int ni;
         model_add_parents(m, op->user, op->name2);
@@ -340,7 +341,9 @@ static void model_apply_rename(struct model *m, const struct model_op *op)
         nb = &m->mbox[ni];
         inbox = &m->mbox[fi];
         for (i = 0; i < (int)inbox->nmsgs; i++) {
-            model_push_msg(m, nb, &inbox->msgs[i]);
+            struct model_msg msg = inbox->msgs[i];
+            msg.uid = 0;
+            model_push_msg(m, nb, &msg);
         }
         model_hist_push(m, inbox);
         inbox->nmsgs = 0;

@@ -1103,8 +1103,6 @@ static int replay(struct lwm_store *s, struct jpos p, int *clean)
             return n;
         if (n == 0)
             return 0;
-        if (s->rbuf[0] == REC_SNAP_END && s->snap_no == 0)
-            s->snap_no = lwm_get32(s->rbuf + REC_HDR);
         if (s->rbuf[1] & REC_F_CONT) {
             /* look ahead: is the group complete? */
             struct jpos g = p;
@@ -1250,8 +1248,8 @@ static int scan_blocks(struct lwm_store *s)
 static int find_snapshot(struct lwm_store *s, uint32_t *blk_r)
 {
     struct jpos p = { meta_next_blk(s, LWM_NONE), 0 };
-    uint32_t cand = LWM_NONE, cand_no = 0, open_blk = LWM_NONE,
-             open_no = 0, open_bytes = 0;
+    uint32_t cand = LWM_NONE, open_blk = LWM_NONE, open_no = 0,
+             open_bytes = 0, max_no = 0;
     for (;;) {
         int n = rec_next(s, &p);
         if (n < 0)
@@ -1263,17 +1261,18 @@ static int find_snapshot(struct lwm_store *s, uint32_t *blk_r)
         if (s->rbuf[0] == REC_SNAP_BEGIN && p.off == s->hdr_size) {
             open_blk = p.blk;
             open_no = lwm_get32(s->rbuf + REC_HDR);
+            if (open_no > max_no)
+                max_no = open_no;
             open_bytes = (uint32_t)n;
         } else if (s->rbuf[0] == REC_SNAP_END && open_blk != LWM_NONE &&
                    lwm_get32(s->rbuf + REC_HDR) == open_no) {
             cand = open_blk;
-            cand_no = open_no;
             s->snap_bytes = open_bytes;
             open_blk = LWM_NONE;
         }
         p.off += (uint32_t)n;
     }
-    s->snap_no = cand_no;
+    s->snap_no = max_no;   /* the next snapshot gets a fresh number */
     *blk_r = cand;
     return 0;
 }
