@@ -201,6 +201,7 @@ struct lwm_store {
     uint32_t gc_victim;         /* LWM_NONE if none */
     uint32_t gc_off;            /* scan position in the victim */
     uint8_t gc_forced;
+    uint8_t gc_wear;            /* the victim is moved for wear levelling */
     uint32_t gc_src;            /* body being moved (LWM_NONE if none) */
     struct lwm_msg gc_src_msg;  /* its size and chain */
     struct lwm_append gc_copy;  /* the move, written through the GC head */
@@ -323,6 +324,11 @@ int lwm_msg_ptr(struct lwm_store *s, const struct lwm_msg *m, uint32_t off,
 /** Start a streamed append into mbox. Returns an append handle (>=0). */
 int lwm_append_begin(struct lwm_store *s, int mbox, uint32_t date,
                      uint32_t flags);
+/** Like lwm_append_begin, with the expected size when it is known (IMAP
+ *  literals, SMTP SIZE=): a message that will span blocks then starts in a
+ *  block of its own, which GC can reclaim whole. 0: unknown. */
+int lwm_append_begin_sized(struct lwm_store *s, int mbox, uint32_t date,
+                           uint32_t flags, uint32_t size_hint);
 /** Add bytes to the message being appended. */
 int lwm_append_write(struct lwm_store *s, int a, const void *buf,
                      uint32_t len);

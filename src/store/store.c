@@ -28,6 +28,9 @@
 #define CS(s)        lwm_align_up(BODY_C_BYTES, (s)->unit)
 #define PAYLOAD(s)   (BS(s) - (s)->hdr_size)
 #define GC_HEAD      LWM_STORE_MAX_APPENDS
+/* Compaction moves bodies of up to this many blocks; bigger ones only for
+ * wear levelling (moving 50 MB to reclaim 1 KB is a bad trade). */
+#define GC_MOVE_MAX_BLOCKS 4u
 
 static int gc_step_(struct lwm_store *s, int inline_alloc);
 
@@ -112,17 +115,20 @@ static int fl_sync(struct lwm_store *s)
     return 0;
 }
 
-/* Are len bytes at addr all 0xFF? 1 yes, 0 no, <0 error. */
+/* Are len bytes at addr all 0xFF? 1 yes, 0 no, <0 error. Uses its own
+ * buffer: it runs inside allocations, while s->buf and s->rbuf may hold
+ * data on its way to flash. */
 static int fl_is_erased(struct lwm_store *s, uint32_t addr, uint32_t len)
 {
+    uint8_t tmp[64];
     while (len > 0) {
-        uint32_t n = len < sizeof s->buf ? len : (uint32_t)sizeof s->buf;
+        uint32_t n = len < sizeof tmp ? len : (uint32_t)sizeof tmp;
         uint32_t i;
-        int err = fl_read(s, addr, s->buf, n);
+        int err = fl_read(s, addr, tmp, n);
         if (err)
             return err;
         for (i = 0; i < n; i++)
-            if (s->buf[i] != 0xFF)
+            if (tmp[i] != 0xFF)
                 return 0;
         addr += n, len -= n;
     }
@@ -631,6 +637,11 @@ static int head_open(struct lwm_store *s, struct lwm_head *h, int cont,
     uint32_t ptrs[BLK_SKIP], n = 0, b, x;
     int err;
 
+    if (h->blk != LWM_NONE && h != &s->heads[GC_HEAD])
+        /* a user stream's unwritten tail is reclaimable space: count it
+         * as written so GC sees it (the GC's own tails are not, which
+         * keeps compaction from chasing its own fragmentation) */
+        s->blks[h->blk].written = PAYLOAD(s);
     if (cont && h->blk != LWM_NONE) {
         n = h->n + 1;
         for (x = 0; x < skip_count(n); x++) {
@@ -673,7 +684,9 @@ static int body_begin(struct lwm_store *s, struct lwm_append *a,
     uint8_t hu[32];
     int err;
 
-    if (h->blk == LWM_NONE || h->off + need > BS(s)) {
+    /* need > PAYLOAD asks for a block of its own (an empty one will do) */
+    if (h->blk == LWM_NONE ||
+        (need > PAYLOAD(s) ? h->off > s->hdr_size : h->off + need > BS(s))) {
         err = head_open(s, h, 0, 0, LWM_NONE, may_use_reserve);
         if (err)
             return err;
@@ -808,6 +821,10 @@ static int body_finish(struct lwm_store *s, struct lwm_append *a,
         if (err)
             return err;
     }
+    if (h->n - a->first_n >= GC_MOVE_MAX_BLOCKS)
+        /* a big body, which compaction won't move, owns its blocks:
+         * nothing else goes into its last block */
+        h->off = BS(s);
     if (m) {
         m->body = a->body;
         m->date = a->date;
@@ -1938,7 +1955,7 @@ int lwm_mbox_subscribe(struct lwm_store *s, int user, const char *name,
 
 static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
                  uint32_t n, int move, uint32_t *count_r,
-                 const struct lwm_mbox_ent *pre);
+                 const struct lwm_mbox_ent *pre, int npre);
 
 int lwm_mbox_rename(struct lwm_store *s, int user, const char *from,
                     size_t flen, const char *to, size_t tlen)
@@ -1968,22 +1985,29 @@ int lwm_mbox_rename(struct lwm_store *s, int user, const char *from,
         return LWM_ERR_INVAL;           /* into its own child */
     if (strcmp(f, "INBOX") == 0) {
         /* RFC 3501 6.3.5: move INBOX's messages to a new mailbox; INBOX
-         * and its children stay. One group: the new mailbox + the move. */
-        struct lwm_mbox_ent nb;
+         * and its children stay. One group: missing parents, the new
+         * mailbox and the move. */
+        struct lwm_mbox_ent nb[8];
+        char part[LWM_MBOX_NAME_MAX + 1];
         uint32_t cnt, save_id = s->next_mbox_id,
                       save_uv = s->next_uidvalidity;
-        char parent[LWM_MBOX_NAME_MAX + 1];
-        const char *slash = strrchr(t, '/');
-        if (slash) {
-            memcpy(parent, t, (size_t)(slash - t));
-            parent[slash - t] = 0;
-            if (find_canon(s, user, parent) < 0)
-                return LWM_ERR_NOENT;   /* keep it simple: parent first */
+        size_t j;
+        int np = 0;
+        for (j = 1; j <= tl; j++) {
+            if (j < tl && t[j] != '/')
+                continue;
+            memcpy(part, t, j);
+            part[j] = 0;
+            if (find_canon(s, user, part) >= 0)
+                continue;
+            if (np == 8 || np >= free_slots(s)) {
+                s->next_mbox_id = save_id;
+                s->next_uidvalidity = save_uv;
+                return LWM_ERR_NOMEM;
+            }
+            mbox_init(s, &nb[np++], user, part, 0);
         }
-        if (!free_slots(s))
-            return LWM_ERR_NOMEM;
-        mbox_init(s, &nb, user, t, 0);
-        err = copy_(s, slot, -1, NULL, 0, 1, &cnt, &nb);
+        err = copy_(s, slot, -1, NULL, 0, 1, &cnt, nb, np);
         if (err < 0) {
             s->next_mbox_id = save_id;
             s->next_uidvalidity = save_uv;
@@ -2183,6 +2207,12 @@ int lwm_msg_ptr(struct lwm_store *s, const struct lwm_msg *m, uint32_t off,
 int lwm_append_begin(struct lwm_store *s, int m, uint32_t date,
                      uint32_t flags)
 {
+    return lwm_append_begin_sized(s, m, date, flags, 0);
+}
+
+int lwm_append_begin_sized(struct lwm_store *s, int m, uint32_t date,
+                           uint32_t flags, uint32_t size_hint)
+{
     struct lwm_append *a;
     int i, err = mbox_ok(s, m);
     if (err)
@@ -2204,7 +2234,11 @@ int lwm_append_begin(struct lwm_store *s, int m, uint32_t date,
     a->mbox_id = s->mboxes[m].id;
     a->date = date;
     a->flags = flags;
-    err = body_begin(s, a, HS(s) + CS(s), 0);
+    /* a body known to need more than one block starts a block of its own
+     * (it will own every block it spans); others pack after the last */
+    err = body_begin(s, a, HS(s) + CS(s) +
+                     (size_hint > PAYLOAD(s) - HS(s) - CS(s) ? BS(s) : 0),
+                     0);
     if (err)
         return err;
     a->used = 1;
@@ -2496,7 +2530,7 @@ static uint32_t kw_remap(uint32_t flags, const uint8_t *kmap)
  * uids NULL means all of src). */
 static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
                  uint32_t n, int move, uint32_t *count_r,
-                 const struct lwm_mbox_ent *pre)
+                 const struct lwm_mbox_ent *pre, int npre)
 {
     struct lwm_mbox_ent *sm = &s->mboxes[src], *dm, tmp;
     uint32_t i, count = 0, k = 0, left, first_uid, dms, sms;
@@ -2505,7 +2539,7 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
     int err, found;
 
     if (pre) {
-        tmp = *pre;
+        tmp = pre[npre - 1];
         dm = &tmp;
         n = sm->count;
         uids = NULL;
@@ -2559,7 +2593,12 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
     sms = sm->hmodseq + 1;
     if (pre) {
         int kk;
-        err = rec_mbox(s, pre, (count || tmp.nkeywords) ? REC_F_CONT : 0);
+        for (kk = 0; kk + 1 < npre; kk++) {
+            err = rec_mbox(s, &pre[kk], REC_F_CONT);   /* parents */
+            if (err)
+                return err;
+        }
+        err = rec_mbox(s, &tmp, (count || tmp.nkeywords) ? REC_F_CONT : 0);
         for (kk = 0; !err && kk < tmp.nkeywords; kk++)
             err = rec_keyword(s, &tmp, kk,
                               (count || kk + 1 < tmp.nkeywords) ? REC_F_CONT
@@ -2619,6 +2658,10 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
 
     /* apply to RAM */
     if (pre) {
+        int kk;
+        for (kk = 0; kk + 1 < npre; kk++)
+            if (mbox_install(s, &pre[kk]) < 0)
+                return LWM_ERR_NOMEM;
         dst = mbox_install(s, &tmp);
         if (dst < 0)
             return dst;
@@ -2684,7 +2727,7 @@ int lwm_copy(struct lwm_store *s, int src, int dst, const uint32_t *uids,
         count_r = &dummy;
     if ((!uids && n) || (s->mboxes[dst].attrs & LWM_MBOX_NOSELECT))
         return LWM_ERR_INVAL;
-    return copy_(s, src, dst, uids, n, move, count_r, NULL);
+    return copy_(s, src, dst, uids, n, move, count_r, NULL, 0);
 }
 
 /* ================================================= garbage collection === */
@@ -2759,8 +2802,7 @@ static int gc_copy_finish(struct lwm_store *s)
                 lwm_put32(p + 18 + 16 * k, nm.body);
                 k++;
                 left--;
-                if (k == MSGS_PER_REC || left == 0 ||
-                    i + 1 == mb->first + mb->count) {
+                if (k == MSGS_PER_REC || left == 0) {
                     lwm_put32(p, mb->id);
                     lwm_put16(p + 4, (uint16_t)k);
                     err = meta_write(s, REC_MSGS, left ? REC_F_CONT : 0,
@@ -2769,6 +2811,16 @@ static int gc_copy_finish(struct lwm_store *s)
                         return err;
                     k = 0;
                 }
+            }
+            if (k) {
+                /* a record names one mailbox: end it with the mailbox */
+                lwm_put32(p, mb->id);
+                lwm_put16(p + 4, (uint16_t)k);
+                err = meta_write(s, REC_MSGS, left ? REC_F_CONT : 0,
+                                 6 + 16 * k);
+                if (err)
+                    return err;
+                k = 0;
             }
         }
         err = fl_sync(s);
@@ -2832,8 +2884,14 @@ static int gc_move_start(struct lwm_store *s, const struct lwm_msg *m)
     struct lwm_append *a = &s->gc_copy;
     uint32_t need = HS(s) + CS(s), blocks;
     int err;
+    /* A body that fits one block stays in one block; a multi-block one
+     * packs right after the last (no tail is left unwritten in the GC's
+     * blocks, which GC would never get back); a big one (moved only for
+     * wear) gets blocks of its own. */
     if (m->size <= PAYLOAD(s) - HS(s) - CS(s))
-        need += lwm_align_up(m->size, s->unit);   /* keep it in one block */
+        need += lwm_align_up(m->size, s->unit);
+    else if (m->last_n - m->first_n >= GC_MOVE_MAX_BLOCKS)
+        need += BS(s);
     blocks = m->size / PAYLOAD(s) + 2;
     if (blk_free_count(s) < blocks + 1)
         return LWM_ERR_NOSPC;
@@ -2892,6 +2950,9 @@ static int gc_scan_step(struct lwm_store *s)
                                 lwm_get32(f) >= s->hdr_size
                             ? lwm_get32(f) : BS(s);
             if (body_covers(s, lwm_get32(b + 12), v, vn, &m)) {
+                if (!s->gc_wear &&
+                    m.last_n - m.first_n >= GC_MOVE_MAX_BLOCKS)
+                    goto giveup;
                 err = gc_move_start(s, &m);
                 if (err == LWM_ERR_NOSPC)
                     goto giveup;
@@ -2923,6 +2984,8 @@ static int gc_scan_step(struct lwm_store *s)
     s->gc_off = next;
     if (last != LWM_NONE && count_refs(s, blk_addr(s, v) + o) &&
         body_info(s, blk_addr(s, v) + o, &m) == 0) {
+        if (!s->gc_wear && m.last_n - m.first_n >= GC_MOVE_MAX_BLOCKS)
+            goto giveup;
         err = gc_move_start(s, &m);
         if (err == LWM_ERR_NOSPC)
             goto giveup;
@@ -2942,10 +3005,11 @@ giveup:
     return 0;
 }
 
-static void gc_set_victim(struct lwm_store *s, uint32_t b)
+static void gc_set_victim(struct lwm_store *s, uint32_t b, int wear)
 {
     s->gc_victim = b;
     s->gc_off = 0;
+    s->gc_wear = (uint8_t)wear;
 }
 
 /* ======================================================== snapshots === */
@@ -3075,7 +3139,7 @@ static int wear_step(struct lwm_store *s, uint32_t floor)
             return 0;
         return snap_start(s) ? -1 : 1;
     }
-    gc_set_victim(s, cold);
+    gc_set_victim(s, cold, 1);
     return 1;
 }
 
@@ -3133,7 +3197,7 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
         best = LWM_NONE;
         for (b = 0; b < NBLK(s); b++) {
             const struct lwm_blk_ent *e = &s->blks[b];
-            if (victim_ok(s, b, floor, 0) && e->written > e->live &&
+            if (victim_ok(s, b, floor, 1) && e->written > e->live &&
                 e->written - e->live >= best_gain) {
                 best = b;
                 best_gain = e->written - e->live + 1;
@@ -3141,7 +3205,7 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
         }
         s->gc_forced = 0;
         if (best != LWM_NONE) {
-            gc_set_victim(s, best);
+            gc_set_victim(s, best, 0);
             return 1;
         }
     }
