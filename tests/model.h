@@ -204,6 +204,9 @@ struct model_run {
     int verify;
     unsigned long nospc;           /* operations refused with NOSPC */
     unsigned long remounts;
+    unsigned long snapshots;       /* store stats summed over remounts */
+    unsigned long gc_moved;
+    uint32_t peak_live;            /* highest model_live_bytes() seen */
     char err[MODEL_ERR_LEN];
 };
 

@@ -54,13 +54,16 @@ struct geom {
     const char *name;
     uint32_t block_size, block_count, prog_size, read_size;
     int mapped;
+    uint32_t fill;     /* % of the flash the workload fills with bodies */
 };
 
 static const struct geom geoms[] = {
-    { "1024x96 prog 4 mapped", 1024, 96, 4, 4, 1 },
-    { "4096x48 prog 16", 4096, 48, 16, 16, 0 },
-    { "2048x64 prog 1 mapped", 2048, 64, 1, 1, 1 },
-    { "1024x128 prog 32", 1024, 128, 32, 32, 0 },
+    { "1024x96 prog 4 mapped", 1024, 96, 4, 4, 1, 65 },
+    { "4096x48 prog 16", 4096, 48, 16, 16, 0, 65 },
+    { "2048x64 prog 1 mapped", 2048, 64, 1, 1, 1, 65 },
+    { "1024x128 prog 32", 1024, 128, 32, 32, 0, 65 },
+    /* nearly full: NOSPC, the GC reserve and wear levelling under stress */
+    { "2048x40 prog 8 read 2, nearly full", 2048, 40, 8, 2, 0, 90 },
 };
 #define NGEOMS ((int)(sizeof(geoms) / sizeof(geoms[0])))
 
@@ -91,9 +94,12 @@ static struct {
     int verbose;
     int max_reports;       /* detailed failure reports per geometry */
     uint32_t shadow;       /* reference run: reboot a copy every n ops */
-} opt = { 1200, 30, 0, -1, 0, -1, -1, -1, -1, 0, 4, 1 };
+    double budget;         /* sampled mode: seconds of cut runs per geometry */
+} opt = { 1200, 30, 0, -1, 0, -1, -1, -1, -1, 0, 4, 0, 10.0 };
 
 static char fail_msg[3 * MODEL_ERR_LEN];
+static unsigned long n_applied, n_inflight;   /* cut runs with an op in
+                                                 flight / found applied */
 
 static double now_s(void)
 {
@@ -123,6 +129,8 @@ static void pl_on_cut(struct lwm_nor *n)
 
 /// Steps ///
 
+static const struct geom *cur_geom;
+
 /* Fresh erased flash (wear too: runs must be identical), formatted. */
 static int pl_fresh(uint32_t seed)
 {
@@ -140,6 +148,7 @@ static int pl_fresh(uint32_t seed)
     lwm_nor_reset_counters(&nor);
     model_init(&model);
     workload_init(&wl, seed, &nor.flash);
+    wl.budget = (uint32_t)((uint64_t)nor.size * cur_geom->fill / 100u);
     memset(&run, 0, sizeof(run));
     run.s = &store;
     run.f = &nor.flash;
@@ -184,6 +193,44 @@ static int pl_shadow_check(const char *when)
     }
     (void)lwm_store_unmount(&shadow);
     return 0;
+}
+
+/* The oracle must see a difference: each mutation of a copy of the model
+ * must make model_compare() fail (a test that can't fail proves nothing). */
+static void pl_oracle_selftest(void)
+{
+    int i, mi = -1, withmsg = -1, detected = 0, tried = 0, k;
+    for (i = 0; i < MODEL_MBOXES; i++) {
+        if (model.mbox[i].used) {
+            mi = mi < 0 ? i : mi;
+            if (model.mbox[i].nmsgs > 1 && withmsg < 0) {
+                withmsg = i;
+            }
+        }
+    }
+    if (!CHECK(mi >= 0 && withmsg >= 0)) {
+        return;
+    }
+    for (k = 0; k < 9; k++) {
+        struct model_mbox *mb;
+        memcpy(&after, &model, sizeof(after));
+        mb = &after.mbox[withmsg];
+        switch (k) {
+        case 0: mb->msgs[1].flags ^= LWM_FLAG_SEEN; break;
+        case 1: mb->msgs[1].flags ^= MODEL_KW(3); break;
+        case 2: mb->msgs[1].cid ^= 1; break;       /* other bytes */
+        case 3: mb->msgs[1].len -= 1; break;
+        case 4: mb->nmsgs--; break;                 /* an extra message */
+        case 5: mb->msgs[0].uid += 1000; break;
+        case 6: after.mbox[mi].used = 0; break;     /* an extra mailbox */
+        case 7: mb->attrs ^= LWM_MBOX_SUBSCRIBED;
+                mb->attrs_known |= LWM_MBOX_SUBSCRIBED; break;
+        default: mb->uidnext += 1000; break;        /* UIDNEXT went back */
+        }
+        tried++;
+        detected += model_compare(&after, &store, &nor.flash) != 0;
+    }
+    CHECK(detected == tried);
 }
 
 /* The reference run. Returns T (prog + erase operations), or -1. */
@@ -234,15 +281,22 @@ static long long pl_reference(const struct geom *g, uint32_t seed)
     if (pl_check_all("end of workload") < 0) {
         return -1;
     }
+    pl_oracle_selftest();
     lwm_store_stats(&store, &st);
     printf("  %s: reference: %lu ops, T=%lld flash ops (%llu progs, %llu "
-           "erases), %lu msgs, %lu mailboxes, %lu NOSPC, %lu remounts, %lu "
-           "snapshots, %lu bodies moved by GC, erase counts %lu..%lu\n",
+           "erases, %llu KiB programmed); at the end %lu msgs in %lu "
+           "mailboxes, %lu KiB live (peak %lu KiB of %lu KiB flash); %lu "
+           "NOSPC, %lu remounts, %lu snapshots, %lu bodies moved by GC, "
+           "erase counts %lu..%lu\n",
            g->name, (unsigned long)opt.ops, t,
            (unsigned long long)nor.progs, (unsigned long long)nor.erases,
+           (unsigned long long)(nor.prog_bytes / 1024),
            (unsigned long)model_msg_total(&model), (unsigned long)st.mboxes,
-           run.nospc, run.remounts, (unsigned long)st.snapshots,
-           (unsigned long)st.gc_moved_bodies, (unsigned long)st.erase_min,
+           (unsigned long)(model_live_bytes(&model) / 1024),
+           (unsigned long)(run.peak_live / 1024),
+           (unsigned long)(nor.size / 1024), run.nospc, run.remounts,
+           run.snapshots + st.snapshots,
+           run.gc_moved + st.gc_moved_bodies, (unsigned long)st.erase_min,
            (unsigned long)st.erase_max);
     {
         struct model_op op;
@@ -293,6 +347,32 @@ static int pl_continue(long long k, uint32_t seed)
     int u;
 
     run.verify = 1;
+    /* A nearly full store may refuse appends; make room first (expunge
+     * is what frees space on a full store), down to 45% of the flash. */
+    for (i = 0; i < 64 && model_live_bytes(&model) > nor.size / 100u * 45u;
+         i++) {
+        int mi, best = -1;
+        uint32_t j;
+        for (mi = 0; mi < MODEL_MBOXES; mi++) {
+            if (model.mbox[mi].used && model.mbox[mi].nmsgs > 0 &&
+                (best < 0 || model.mbox[mi].nmsgs > model.mbox[best].nmsgs)) {
+                best = mi;
+            }
+        }
+        if (best < 0) {
+            break;
+        }
+        memset(&op, 0, sizeof(op));
+        op.type = MOP_EXPUNGE;
+        op.user = model.mbox[best].user;
+        memcpy(op.name, model.mbox[best].name, sizeof(op.name));
+        for (j = 0; j < model.mbox[best].nmsgs && j < MODEL_OP_UIDS; j++) {
+            op.uids[op.nuids++] = model.mbox[best].msgs[j].uid;
+        }
+        if (model_exec(&run, &op) < 0) {
+            return pl_fail("after recovery: %s", run.err);
+        }
+    }
     memset(&op, 0, sizeof(op));
     op.type = MOP_GC_FORCE;
     if (model_exec(&run, &op) < 0) {
@@ -325,8 +405,11 @@ static int pl_continue(long long k, uint32_t seed)
             return pl_fail("after recovery: %s", run.err);
         }
         if (i == 0 && run.nospc != nospc) {
-            return pl_fail("after recovery and a forced GC, a 333-byte "
-                           "append got LWM_ERR_NOSPC");
+            return pl_fail("after recovery and a forced GC, with %lu KiB "
+                           "of bodies on %lu KiB of flash, a 333-byte "
+                           "append got LWM_ERR_NOSPC",
+                           (unsigned long)(model_live_bytes(&model) / 1024),
+                           (unsigned long)(nor.size / 1024));
         }
     }
     workload_init(&w2, seed ^ ((uint32_t)k * 2654435761u) ^ 0xC0FFEEu,
@@ -368,6 +451,7 @@ static int pl_cut(long long k, int tear, int jmp, uint32_t seed)
     cut_use_jmp = 0;
     nor.on_cut = NULL;
     (void)model_op_str(&run.inflight, op_str, sizeof(op_str));
+    n_inflight += run.inflight.type != MOP_NONE;
 
     if (status == PL_DONE) {
         return pl_fail("the workload ended after %llu flash ops without "
@@ -413,6 +497,7 @@ static int pl_cut(long long k, int tear, int jmp, uint32_t seed)
                            op_str, before_err, after.err);
         }
         memcpy(&model, &after, sizeof(model));
+        n_applied++;
         if (opt.verbose) {
             printf("    the in-flight op is applied\n");
         }
@@ -446,12 +531,12 @@ static int pl_geometry(int gi)
 {
     const struct geom *g = &geoms[gi];
     uint32_t seed = opt.seed != 0 ? opt.seed : 1000u + (uint32_t)gi;
-    long long t, k, first = 1, last, nruns = 0, nfail = 0;
-    long samples = 0, s;
+    long long t, j, npoints, nruns = 0, nfail = 0, *points;
     uint32_t rng = seed * 2654435761u | 1u;
-    double t0 = now_s();
+    double t0 = now_s(), t1;
     int err;
 
+    cur_geom = g;
     err = lwm_nor_open(&nor, NULL, g->block_size, g->block_count,
                        g->prog_size, g->read_size, g->mapped);
     REQUIRE(err == 0);
@@ -466,28 +551,59 @@ static int pl_geometry(int gi)
         lwm_nor_close(&shadow_nor);
         return 1;
     }
-    last = t;
+    t1 = now_s();
+    /* The cut points: one (--cut), all (--exhaustive), or a sample:
+     * evenly spaced points in bit-reversed order (any prefix of the list
+     * covers the run evenly, so the time budget can stop it anywhere) with
+     * a random point after every third. */
     if (opt.cut > 0) {
-        first = last = opt.cut;
-    } else if (!opt.exhaustive) {
-        samples = opt.samples;
+        npoints = 1;
+    } else if (opt.exhaustive) {
+        npoints = t;
+    } else {
+        npoints = opt.samples < t ? opt.samples : t;
     }
-    /* Evenly spaced points (3/4 of the samples), then random ones. */
-    for (s = 0, k = first; opt.cut > 0 || opt.exhaustive ? k <= last
-                                                         : s < samples;
-         s++) {
-        long long kk = k;
-        int tear, jmp;
-        if (!opt.exhaustive && opt.cut <= 0) {
-            long even = samples * 3 / 4 > 1 ? samples * 3 / 4 : 1;
-            if (s < even) {
-                kk = 1 + (even > 1 ? s * (t - 1) / (even - 1) : 0);
-            } else {
-                kk = 1 + (long long)(pl_rand(&rng) % (uint32_t)t);
+    points = malloc((size_t)npoints * sizeof(points[0]));
+    REQUIRE(points != NULL);
+    if (opt.cut > 0) {
+        points[0] = opt.cut;
+    } else if (opt.exhaustive) {
+        for (j = 0; j < npoints; j++) {
+            points[j] = j + 1;
+        }
+    } else {
+        long long even = npoints - npoints / 4, bits = 1, e = 0;
+        while ((1LL << bits) < even) {
+            bits++;
+        }
+        for (j = 0; j < npoints; j++) {
+            if (j % 4 == 3 || e >= (1LL << bits)) {
+                points[j] = 1 + (long long)(pl_rand(&rng) % (uint32_t)t);
+                continue;
+            }
+            for (;;) {
+                long long r = 0, b;
+                for (b = 0; b < bits; b++) {
+                    r |= ((e >> b) & 1) << (bits - 1 - b);
+                }
+                e++;
+                if (r < even) {
+                    points[j] = 1 + (even > 1 ? r * (t - 1) / (even - 1) : 0);
+                    break;
+                }
             }
         }
-        tear = opt.tear >= 0 ? opt.tear : (int)(kk % 3);
-        jmp = opt.jmp >= 0 ? opt.jmp : (int)((kk / 3) % 2);
+    }
+    for (j = 0; j < npoints; j++) {
+        long long kk = points[j];
+        int tear = opt.tear >= 0 ? opt.tear : (int)(kk % 3);
+        int jmp = opt.jmp >= 0 ? opt.jmp : (int)((kk / 3) % 2);
+        if (!opt.exhaustive && opt.cut <= 0 && opt.budget > 0 &&
+            now_s() - t1 > opt.budget) {
+            printf("  %s: time budget of %.0f s reached (LWM_PL_BUDGET)\n",
+                   g->name, opt.budget);
+            break;
+        }
         nruns++;
         if (!CHECK(pl_cut(kk, tear, jmp, seed) == 0)) {
             nfail++;
@@ -501,10 +617,17 @@ static int pl_geometry(int gi)
                        fail_msg, gi, (unsigned long)seed, kk, tear, jmp);
             }
         }
-        k++;
+        if (opt.exhaustive && j % 1000 == 999) {
+            printf("  %s: %lld of %lld cut points, %lld failures, %.0f s\n",
+                   g->name, j + 1, npoints, nfail, now_s() - t0);
+            fflush(stdout);
+        }
     }
-    printf("  %s: T=%lld, cut points run %lld, failures %lld (%.1f s)\n",
-           g->name, t, nruns, nfail, now_s() - t0);
+    free(points);
+    printf("  %s: T=%lld, cut points run %lld, failures %lld (%.1f s; "
+           "an op in flight %lu times, found applied %lu times)\n",
+           g->name, t, nruns, nfail, now_s() - t0, n_inflight, n_applied);
+    n_inflight = n_applied = 0;
     fflush(stdout);
     lwm_nor_close(&nor);
     lwm_nor_close(&shadow_nor);
@@ -523,14 +646,20 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *env;
-    int i, g;
+    int i, g, slow = 0;
 
     env = getenv("LWM_PL_SAMPLES");
-    opt.samples = env != NULL ? atol(env) : 40;
+    opt.samples = env != NULL ? atol(env) : 120;
     env = getenv("LWM_SLOW_HOST");
-    if (getenv("LWM_PL_SAMPLES") == NULL && env != NULL &&
-        strcmp(env, "1") == 0) {
-        opt.samples = 10;
+    if (env != NULL && strcmp(env, "1") == 0) {
+        slow = 1;
+        if (getenv("LWM_PL_SAMPLES") == NULL) {
+            opt.samples = 12;
+        }
+    }
+    env = getenv("LWM_PL_BUDGET");
+    if (env != NULL) {
+        opt.budget = atof(env);
     }
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -565,6 +694,9 @@ int main(int argc, char **argv)
     }
     if (opt.samples < 1) {
         opt.samples = 1;
+    }
+    if (opt.shadow == 0) {   /* not given: every op when it is cheap */
+        opt.shadow = opt.exhaustive || opt.cut > 0 ? 1 : slow ? 25 : 5;
     }
     if (opt.geom >= NGEOMS) {
         usage();

@@ -566,9 +566,10 @@ static uint32_t body_span1(const struct lwm_store *s, const struct lwm_msg *m)
 }
 
 /* Add (sign = +1) or remove (-1) one reference's worth of live bytes and
- * pins for body m to the blocks it spans. */
-static int body_account(struct lwm_store *s, const struct lwm_msg *m,
-                        int sign)
+ * pins for body m to the blocks it spans; sign 0 only checks the chain.
+ * A damaged chain changes nothing. */
+static int body_account_(struct lwm_store *s, const struct lwm_msg *m,
+                         int sign)
 {
     uint32_t first = m->body / BS(s);
     if (m->last_n == m->first_n) {
@@ -601,6 +602,15 @@ static int body_account(struct lwm_store *s, const struct lwm_msg *m,
             n--;
         }
     }
+}
+
+static int body_account(struct lwm_store *s, const struct lwm_msg *m,
+                        int sign)
+{
+    int err = 0;
+    if (m->last_n != m->first_n)
+        err = body_account_(s, m, 0);
+    return err ? err : body_account_(s, m, sign);
 }
 
 /* Where byte off of body m lives: flash address and contiguous length. */
@@ -1294,6 +1304,52 @@ static int find_snapshot(struct lwm_store *s, uint32_t *blk_r)
     return 0;
 }
 
+/* After replay of a damaged journal, records may be missing: make the
+ * state consistent again without losing mail. Keyword slots whose name was
+ * lost get a placeholder name; a name held by two mailboxes (a lost DELETE
+ * or RENAME) stays with the newer one and the older gets "<name>~<id>". */
+static void sanitize(struct lwm_store *s)
+{
+    int m, k, d;
+    for (m = 0; m < LWM_STORE_MAX_MBOXES; m++) {
+        struct lwm_mbox_ent *mb = &s->mboxes[m];
+        uint32_t i, mask;
+        if (!mb->id)
+            continue;
+        for (k = 0; k < mb->nkeywords; k++)
+            if (mb->keywords[k][0] == 0) {
+                memcpy(mb->keywords[k], "$Lost", 5);
+                mb->keywords[k][5] = (char)('a' + k);
+                mb->keywords[k][6] = 0;
+            }
+        mask = LWM_FLAG_SYSTEM | (((1u << mb->nkeywords) - 1u) << 5);
+        for (i = mb->first; i < mb->first + mb->count; i++)
+            s->msgs[i].flags &= mask;
+    }
+    for (m = 0; m < LWM_STORE_MAX_MBOXES; m++)
+        for (d = 0; d < LWM_STORE_MAX_MBOXES; d++) {
+            struct lwm_mbox_ent *a = &s->mboxes[m], *b = &s->mboxes[d];
+            char suffix[12];
+            size_t n, sl = 0;
+            uint32_t id;
+            if (d == m || !a->id || !b->id || a->user != b->user ||
+                strcmp(a->name, b->name) != 0 || a->id > b->id)
+                continue;
+            /* a is the older one */
+            id = a->id;
+            suffix[sizeof suffix - 1] = 0;
+            do {
+                suffix[sizeof suffix - 2 - sl++] = (char)('0' + id % 10);
+                id /= 10;
+            } while (id);
+            suffix[sizeof suffix - 2 - sl++] = '~';
+            n = strlen(a->name);
+            if (n + sl > LWM_MBOX_NAME_MAX)
+                n = LWM_MBOX_NAME_MAX - sl;
+            memcpy(a->name + n, suffix + sizeof suffix - 1 - sl, sl + 1);
+        }
+}
+
 /* After replay: per-mailbox totals and per-block live bytes. Entries whose
  * body can't be read are dropped (they were damaged on flash). */
 static int rebuild_accounting(struct lwm_store *s)
@@ -1361,6 +1417,7 @@ static int mount_(struct lwm_store *s, const struct lwm_flash *f)
     err = replay(s, p, &clean);
     if (err)
         return err;
+    sanitize(s);
 
     /* META blocks older than the snapshot are garbage */
     last = LWM_NONE;
