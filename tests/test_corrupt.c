@@ -26,8 +26,10 @@
  * Pure garbage images and an all-0x00 image must not mount as a store, and
  * an erased (all-0xFF) image must give exactly LWM_ERR_CORRUPT.
  *
- * LWM_CORRUPT_ITERS=n sets the number of damaged images (default 300;
- * LWM_SLOW_HOST=1 makes the default 80). --seed s, --iters n, -v.
+ * LWM_CORRUPT_ITERS=n sets the number of damaged images (default 1000;
+ * LWM_SLOW_HOST=1 makes the default 300). --seed s, --iters n, -v;
+ * --geom g --only i runs one iteration again (each has its own random
+ * stream), -v shows what was damaged and why a check failed.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -55,10 +57,10 @@ static const struct geom geoms[] = {
 #define NGEOMS ((int)(sizeof(geoms) / sizeof(geoms[0])))
 
 enum { D_BITS, D_USED_BITS, D_HALF, D_GARBAGE, D_HEADER, D_ZERO,
-       D_TRUNCATE, D_STALE, D_KINDS };
+       D_TRUNCATE, D_STALE, D_EVIL_META, D_EVIL_DATA, D_KINDS };
 static const char *const dnames[D_KINDS] = {
     "bits", "used-bits", "half", "garbage", "header", "zero", "truncate",
-    "stale"
+    "stale", "evil-meta", "evil-data"
 };
 
 static struct lwm_store store;
@@ -75,13 +77,6 @@ static uint8_t rbuf[4096];
 static uint8_t blk_state[LWM_STORE_MAX_BLOCKS];
 static uint8_t touched[LWM_STORE_MAX_BLOCKS];
 
-static struct {
-    uint32_t seed;
-    long iters;
-    int verbose;
-    long only;       /* run only this iteration (-1: all) */
-    int geom;        /* only this geometry (-1: all) */
-} opt = { 77, -1, 0, -1, -1 };
 
 /* Per damage kind: iterations, mounts that succeeded. */
 static unsigned long d_runs[D_KINDS], d_mounted[D_KINDS];
@@ -143,6 +138,362 @@ static int build_image(const struct geom *g, uint32_t seed, uint32_t ops,
     CHECK(nor.violations == 0);
     memcpy(out, nor.mem, nor.size);
     return 0;
+}
+
+static struct {
+    uint32_t seed;
+    long iters;
+    int verbose;
+    long only;       /* run only this iteration (-1: all) */
+    int geom;        /* only this geometry (-1: all) */
+} opt = { 77, -1, 0, -1, -1 };
+
+/// A reader of docs/FORMAT.md ///
+
+/* Just enough of the format to find records and body headers, so that
+ * "evil" damage can change a field to a nonsensical value and fix up its
+ * CRC: the store must then rely on its own range checks, not on the CRC.
+ * Written from docs/FORMAT.md alone (byte order LE, CRC-32C). */
+
+#define F_NONE 0xFFFFFFFFu
+#define F_MAX_RECS 4096
+#define F_MAX_BODIES 1024
+
+static uint32_t f_crc(uint32_t crc, const uint8_t *p, size_t n)
+{
+    uint32_t k;
+    crc = ~crc;
+    while (n-- > 0) {
+        crc ^= *p++;
+        for (k = 0; k < 8; k++) {
+            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+        }
+    }
+    return ~crc;
+}
+
+static uint32_t f_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static void f_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t f_al(uint32_t x, uint32_t u)
+{
+    return (x + u - 1) / u * u;
+}
+
+struct f_rec {
+    uint32_t addr;     /* of the record header */
+    uint8_t type;
+    uint16_t len;
+};
+
+static struct {
+    uint32_t hdr, u, bs, nblocks;
+    uint32_t nrecs, nbodies, nmeta, ndata;
+    struct f_rec recs[F_MAX_RECS];
+    uint32_t bodies[F_MAX_BODIES];
+    uint32_t data_blocks[LWM_STORE_MAX_BLOCKS];
+} fmt;
+
+/* Decode the clean image: every valid record of every META block, and the
+ * body addresses that MSGS records name. */
+static void f_decode(const struct geom *g, const uint8_t *img)
+{
+    uint32_t b, u = g->prog_size;
+    memset(&fmt, 0, sizeof(fmt));
+    fmt.u = u;
+    fmt.bs = g->block_size;
+    fmt.nblocks = g->block_count;
+    fmt.hdr = f_al(16, u) + f_al(84, u) + f_al(8, u);
+    for (b = 0; b < g->block_count; b++) {
+        const uint8_t *blk = img + b * g->block_size;
+        const uint8_t *pb = blk + f_al(16, u);
+        uint32_t off, nptr = pb[1];
+        /* part A: magic, version, CRC; part B: CRC over bytes 0..15 and
+         * the nptr pointers that follow its CRC field */
+        if (f_get32(blk) != 0x424D574Cu || blk[4] != 1 ||
+            f_crc(0, blk, 12) != f_get32(blk + 12) || nptr > 16) {
+            continue;
+        }
+        {
+            uint8_t tmp[16 + 64];
+            memcpy(tmp, pb, 16);
+            memcpy(tmp + 16, pb + 20, 4 * nptr);
+            if (f_crc(0, tmp, 16 + 4 * nptr) != f_get32(pb + 16)) {
+                continue;
+            }
+        }
+        if (pb[0] == 0x02) {
+            fmt.data_blocks[fmt.ndata++] = b;
+            continue;
+        }
+        if (pb[0] != 0x01) {
+            continue;
+        }
+        fmt.nmeta++;
+        for (off = fmt.hdr; off + 8 <= g->block_size;) {
+            const uint8_t *r = blk + off;
+            uint32_t len = (uint32_t)r[2] | (uint32_t)r[3] << 8;
+            if (r[0] == 0xFF || len > 216 || off + 8 + len > g->block_size ||
+                f_crc(0, r, 4 + len) != f_get32(r + 4 + len)) {
+                break;
+            }
+            if (fmt.nrecs < F_MAX_RECS) {
+                struct f_rec *fr = &fmt.recs[fmt.nrecs++];
+                fr->addr = b * g->block_size + off;
+                fr->type = r[0];
+                fr->len = (uint16_t)len;
+            }
+            if (r[0] == 0x05 && len >= 6) {   /* MSGS: collect bodies */
+                uint32_t n = (uint32_t)r[8] | (uint32_t)r[9] << 8, i;
+                for (i = 0; i < n && 6 + 16 * (i + 1) <= len; i++) {
+                    if (fmt.nbodies < F_MAX_BODIES) {
+                        fmt.bodies[fmt.nbodies++] =
+                            f_get32(r + 4 + 6 + 16 * i + 12);
+                    }
+                }
+            }
+            off += f_al(8 + len, u);
+        }
+    }
+}
+
+/* A value that is wrong in an interesting way for a field holding v. */
+static uint32_t f_evil32(uint32_t *x, uint32_t v)
+{
+    switch (below(x, 10)) {
+    case 0: return 0;
+    case 1: return F_NONE;
+    case 2: return v + 1;
+    case 3: return v - 1;
+    case 4: return v ^ (1u << below(x, 32));
+    case 5: return 0x80000000u;
+    case 6: return fmt.bs * fmt.nblocks + below(x, 4096);  /* past the end */
+    case 7: return below(x, fmt.bs * fmt.nblocks);          /* anywhere */
+    case 8: return fmt.nblocks + below(x, 64);              /* block number */
+    default: return rnd(x);
+    }
+}
+
+/* A random record of the given type, or NULL. */
+static const struct f_rec *f_pick(uint32_t *x, uint8_t type)
+{
+    uint32_t start = below(x, fmt.nrecs), i;
+    for (i = 0; i < fmt.nrecs; i++) {
+        const struct f_rec *fr = &fmt.recs[(start + i) % fmt.nrecs];
+        if (fr->type == type) {
+            return fr;
+        }
+    }
+    return NULL;
+}
+
+/* Targeted nonsense with a valid CRC: values the store must range-check.
+ * Returns the record changed, or NULL. */
+static const struct f_rec *f_evil_targeted(uint32_t *x, uint8_t *mem)
+{
+    static const uint32_t bad_uids[] = { 0, F_NONE, 0x7FFFFFFFu, 0xFFFFFFFEu };
+    const struct f_rec *fr;
+    uint8_t *p;
+    switch (below(x, 6)) {
+    case 0:   /* MSGS: a UID of 0 or near 2^32 */
+        fr = f_pick(x, 0x05);
+        if (fr != NULL && fr->len >= 22) {
+            p = mem + fr->addr + 4;
+            f_put32(p + 6, bad_uids[below(x, 4)]);
+        }
+        return fr;
+    case 1:   /* MSGS: a body address anywhere, or past the end */
+        fr = f_pick(x, 0x05);
+        if (fr != NULL && fr->len >= 22) {
+            p = mem + fr->addr + 4;
+            f_put32(p + 18, f_evil32(x, f_get32(p + 18)));
+        }
+        return fr;
+    case 2:   /* a name with a NUL, a '/' or 0xFF in it (MBOX, USER) */
+        fr = f_pick(x, below(x, 2) ? 0x02 : 0x01);
+        if (fr != NULL) {
+            uint32_t off = fr->type == 0x02 ? 21u : 3u;
+            static const uint8_t bad[] = { 0x00, '/', 0xFF, 0x80 };
+            p = mem + fr->addr + 4;
+            if (fr->len > off) {
+                p[off + below(x, fr->len - off)] = bad[below(x, 4)];
+            }
+        }
+        return fr;
+    case 3:   /* MBOX: attrs (\Noselect on a mailbox with messages...) */
+        fr = f_pick(x, 0x02);
+        if (fr != NULL && fr->len >= 8) {
+            p = mem + fr->addr + 4;
+            p[6] = (uint8_t)rnd(x);
+            p[7] = (uint8_t)rnd(x);
+        }
+        return fr;
+    case 4:   /* MSGS read as MBOX, MBOX as MSGS, ... (a retyped record) */
+        fr = f_pick(x, below(x, 2) ? 0x05 : 0x02);
+        if (fr != NULL) {
+            static const uint8_t types[] = { 0x01, 0x02, 0x03, 0x04, 0x05,
+                                             0x06, 0x07 };
+            mem[fr->addr] = types[below(x, 7)];
+        }
+        return fr;
+    default:  /* KEYWORD: index out of the table, or a NUL in the name */
+        fr = f_pick(x, 0x04);
+        if (fr != NULL && fr->len >= 6) {
+            p = mem + fr->addr + 4;
+            if (below(x, 2)) {
+                p[4] = (uint8_t)(LWM_KEYWORDS_MAX + below(x, 250));
+            } else if (fr->len > 6) {
+                p[6 + below(x, fr->len - 6)] = 0;
+            }
+        }
+        return fr;
+    }
+}
+
+/* Change one field of a valid record and fix its CRC. */
+static void f_evil_meta(uint32_t *x, uint8_t *mem)
+{
+    const struct f_rec *fr;
+    uint8_t *r, *p;
+    uint32_t len, at;
+    if (fmt.nrecs == 0) {
+        return;
+    }
+    if (below(x, 2) == 0) {
+        fr = f_evil_targeted(x, mem);
+        if (fr != NULL) {
+            r = mem + fr->addr;
+            f_put32(r + 4 + fr->len, f_crc(0, r, 4u + fr->len));
+            if (opt.verbose) {
+                uint32_t i;
+                printf("      evil record at 0x%lx, type 0x%02x -> 0x%02x, "
+                       "payload now:", (unsigned long)fr->addr, fr->type,
+                       r[0]);
+                for (i = 0; i < fr->len && i < 40; i++) {
+                    printf(" %02x", r[4 + i]);
+                }
+                printf("\n");
+            }
+        }
+        return;
+    }
+    fr = &fmt.recs[below(x, fmt.nrecs)];
+    r = mem + fr->addr;
+    p = r + 4;
+    len = fr->len;
+    switch (below(x, 6)) {
+    case 0:   /* a 32-bit field somewhere in the payload */
+        if (len >= 4) {
+            at = below(x, len - 3);
+            f_put32(p + at, f_evil32(x, f_get32(p + at)));
+        }
+        break;
+    case 1:   /* a count or a name length (u8 or u16 at its usual place) */
+        switch (fr->type) {
+        case 0x01: if (len > 2) p[2] = (uint8_t)rnd(x); break;
+        case 0x02: if (len > 20) p[20] = (uint8_t)rnd(x); break;
+        case 0x04: if (len > 5) { p[4] = (uint8_t)rnd(x);
+                                  p[5] = (uint8_t)rnd(x); } break;
+        case 0x05:
+        case 0x06: if (len > 5) { p[4] = (uint8_t)rnd(x);
+                                  p[5] = (uint8_t)rnd(x); } break;
+        case 0x07: if (len > 9) { p[8] = (uint8_t)rnd(x);
+                                  p[9] = (uint8_t)rnd(x); } break;
+        default: break;
+        }
+        break;
+    case 2:   /* the type */
+        r[0] = (uint8_t)(1 + below(x, 12));
+        break;
+    case 3:   /* the flags (CONT or not) */
+        r[1] ^= 1;
+        break;
+    case 4:   /* a random byte of the payload */
+        if (len > 0) {
+            p[below(x, len)] = (uint8_t)rnd(x);
+        }
+        break;
+    default:  /* the first id of the payload: user/mailbox id */
+        if (len >= 4) {
+            if (fr->type == 0x01) {
+                p[0] = (uint8_t)rnd(x);
+                p[1] = (uint8_t)rnd(x);
+            } else {
+                f_put32(p, f_evil32(x, f_get32(p)));
+            }
+        }
+        break;
+    }
+    f_put32(p + len, f_crc(0, r, 4 + len));
+    if (opt.verbose) {
+        uint32_t i;
+        printf("      evil record at 0x%lx, type 0x%02x -> 0x%02x, flags %u, "
+               "len %u, payload now:", (unsigned long)fr->addr, fr->type,
+               r[0], r[1], (unsigned)len);
+        for (i = 0; i < len && i < 40; i++) {
+            printf(" %02x", p[i]);
+        }
+        printf("\n");
+    }
+}
+
+/* Change a body's H or C unit, or a DATA block's part A/B, and fix the
+ * CRCs (the C unit's is seeded with the H unit's). */
+static void f_evil_data(uint32_t *x, uint8_t *mem)
+{
+    uint32_t u = fmt.u;
+    uint32_t which = below(x, 3);
+    if (which < 2 && fmt.nbodies > 0) {
+        uint32_t body = fmt.bodies[below(x, fmt.nbodies)];
+        uint8_t *h, *c;
+        if (body == F_NONE || body + f_al(16, u) + 20 > fmt.bs * fmt.nblocks) {
+            return;
+        }
+        h = mem + body;
+        c = h + f_al(16, u);
+        if (which == 1) {      /* C: len, last_blk or last_n */
+            uint32_t at = 4 * below(x, 3);
+            f_put32(c + at, f_evil32(x, f_get32(c + at)));
+        }
+        if (which == 0 || below(x, 4) == 0) {   /* H: date or first_n */
+            uint32_t at = 4 + 4 * below(x, 2);
+            f_put32(h + at, f_evil32(x, f_get32(h + at)));
+            f_put32(h + 12, f_crc(0, h, 12));
+        }
+        f_put32(c + 16, f_crc(f_get32(h + 12), c, 16));
+        return;
+    }
+    if (fmt.ndata > 0) {       /* part B of a DATA block */
+        uint32_t b = fmt.data_blocks[below(x, fmt.ndata)];
+        uint8_t *pb = mem + b * fmt.bs + f_al(16, u), tmp[16 + 64];
+        uint32_t nptr;
+        switch (below(x, 4)) {
+        case 0: pb[1] = (uint8_t)below(x, 40); break;        /* nptr */
+        case 1: f_put32(pb + 8, f_evil32(x, f_get32(pb + 8))); break;
+        case 2: f_put32(pb + 12, f_evil32(x, f_get32(pb + 12))); break;
+        default:
+            if (pb[1] > 0) {
+                uint32_t i = below(x, pb[1] < 16 ? pb[1] : 16);
+                f_put32(pb + 20 + 4 * i, f_evil32(x, f_get32(pb + 20 + 4 * i)));
+            }
+            break;
+        }
+        nptr = pb[1] <= 16 ? pb[1] : 16;
+        memcpy(tmp, pb, 16);
+        memcpy(tmp + 16, pb + 20, 4 * nptr);
+        f_put32(pb + 16, f_crc(0, tmp, 16 + 4 * nptr));
+    }
 }
 
 /// Damage ///
@@ -244,6 +595,18 @@ static void damage(int kind, uint32_t *x, const struct geom *g)
         for (i = 0; i < n; i++) {
             b = below(x, g->block_count);
             memcpy(mem + b * bs, image + b * bs, bs);
+        }
+        break;
+    case D_EVIL_META:
+        n = 1 + below(x, 3);
+        for (i = 0; i < n; i++) {
+            f_evil_meta(x, mem);
+        }
+        break;
+    case D_EVIL_DATA:
+        n = 1 + below(x, 3);
+        for (i = 0; i < n; i++) {
+            f_evil_data(x, mem);
         }
         break;
     default:
@@ -563,6 +926,16 @@ static void run_geometry(int gi, long iters)
     }
     cur_geom = g;
     cur_gi = gi;
+    /* The reader must understand the clean image, or evil damage would
+     * test nothing. */
+    f_decode(g, image);
+    if (!CHECK(fmt.nmeta > 0 && fmt.nrecs > 10 && fmt.nbodies > 0 &&
+               fmt.ndata > 0) || opt.verbose) {
+        printf("  %s: the FORMAT.md reader found %lu META blocks, %lu "
+               "records, %lu bodies, %lu DATA blocks\n", g->name,
+               (unsigned long)fmt.nmeta, (unsigned long)fmt.nrecs,
+               (unsigned long)fmt.nbodies, (unsigned long)fmt.ndata);
+    }
     (void)lwm_store_unmount(&store);
 
     for (it = 0; it < iters; it++) {
@@ -641,11 +1014,11 @@ int main(int argc, char **argv)
     int i;
 
     env = getenv("LWM_CORRUPT_ITERS");
-    iters = env != NULL ? atol(env) : 300;
+    iters = env != NULL ? atol(env) : 1000;
     env = getenv("LWM_SLOW_HOST");
     if (getenv("LWM_CORRUPT_ITERS") == NULL && env != NULL &&
         strcmp(env, "1") == 0) {
-        iters = 80;
+        iters = 300;
     }
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-v") == 0) {

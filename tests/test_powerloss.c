@@ -2,34 +2,47 @@
  * lwmail tests - power loss at any flash operation (after littlefs's
  * reentrant test runner).
  *
- * For each flash geometry:
+ * For each flash geometry (block size, count, program/read unit, mapped or
+ * not; one of them kept nearly full so NOSPC and the GC reserve are hit):
  *
  *  1. Reference run: format, then a seeded workload (tests/model.c) of
- *     --ops operations, checked against the model all along (every remount,
- *     every 100 operations, and at the end). T = the number of prog + erase
- *     operations it issued after the format.
- *  2. Cut runs: for a cut point k in [1, T], the same workload runs on a
- *     freshly formatted store with the power failing at the k-th prog/erase
- *     (torn: NONE, PREFIX or BITS in rotation). Half of the runs leave the
- *     store by a longjmp out of the emulator's on_cut hook (nothing after the
- *     cut runs, like a real power loss); the other half let every later
- *     flash call fail with LWM_ERR_IO and stop the workload at the first
- *     call made after the cut (the store's error paths run).
+ *     --ops operations, checked against the model all along: after every
+ *     remount, every 100 operations, at the end, and every few operations
+ *     a copy of the flash is mounted by a second store ("shadow" reboot:
+ *     everything that returned success must be durable at every operation
+ *     boundary). T = the number of prog + erase operations it issued after
+ *     the format. The oracle is tested too: mutated copies of the model
+ *     must not match.
+ *  2. Cut runs: for a cut point k in [1, T], the same workload runs with the
+ *     power failing at the k-th prog/erase (torn: NONE, PREFIX or BITS in
+ *     rotation). It starts from the last checkpoint of the reference run
+ *     before k (flash, store, model and workload copied every 40 ops; the
+ *     store has no state outside struct lwm_store and the flash), or from
+ *     the format with --no-ckpt. Half of the runs leave the store by a
+ *     longjmp out of the emulator's on_cut hook (nothing after the cut runs,
+ *     like a real power loss); the other half let every later flash call
+ *     fail with LWM_ERR_IO and stop the workload at the first call made
+ *     after the cut (the store's error paths run).
  *     Then: power on, a zeroed struct lwm_store (a reboot), mount (must
  *     succeed), lwm_store_check(s, 1) (must be 0), and the model: every
  *     operation that succeeded before the cut is there, and the operation in
  *     flight is either fully there or not at all (the store matches the
  *     model before it or after it, exactly). Then the recovered store must
- *     stay usable: a forced GC, appends, more random operations, a GC and a
- *     remount, all checked against the model.
+ *     stay usable: expunges if it is nearly full, a forced GC (which must
+ *     finish), appends (a small one must succeed), more random operations,
+ *     a forced GC and a remount, all checked against the model.
  *     The emulator must never see a NOR contract violation (a prog of a
  *     byte that is not erased, a misaligned access).
  *
- * Modes: by default cut points are sampled (evenly spaced plus random
- * ones): LWM_PL_SAMPLES=n sets how many per geometry, LWM_SLOW_HOST=1
- * (qemu) divides the default by 4. --exhaustive runs every cut point of
- * every geometry (cmake --build <dir> --target powerloss-exhaustive).
- * One cut point: --geom g --cut k [--tear t] [--jmp 0|1] [-v].
+ * Modes: by default cut points are sampled (evenly spaced in bit-reversed
+ * order, plus random ones), at most LWM_PL_SAMPLES (default 400) per
+ * geometry and at most LWM_PL_BUDGET seconds (default 6) of cut runs per
+ * geometry, so the test stays under a minute under ASan or qemu;
+ * LWM_SLOW_HOST=1 lowers the default sample count to 12. --exhaustive runs
+ * every cut point of every geometry (cmake --build <dir> --target
+ * powerloss-exhaustive; a few minutes natively). A failure prints a repro
+ * line: --geom g --seed s --cut k --tear t --jmp 0|1 -v (-vv traces every
+ * operation of the reference run and compares after each).
  *
  * LWM_TEST_TIMEOUT: 900
  */
@@ -95,7 +108,8 @@ static struct {
     int max_reports;       /* detailed failure reports per geometry */
     uint32_t shadow;       /* reference run: reboot a copy every n ops */
     double budget;         /* sampled mode: seconds of cut runs per geometry */
-} opt = { 1200, 30, 0, -1, 0, -1, -1, -1, -1, 0, 4, 0, 10.0 };
+    int no_ckpt;           /* replay every cut run from the format */
+} opt = { 1200, 30, 0, -1, 0, -1, -1, -1, -1, 0, 4, 0, 6.0, 0 };
 
 static char fail_msg[3 * MODEL_ERR_LEN];
 static unsigned long n_applied, n_inflight;   /* cut runs with an op in
@@ -131,6 +145,28 @@ static void pl_on_cut(struct lwm_nor *n)
 
 static const struct geom *cur_geom;
 
+/* Checkpoints of the reference run, every PL_CKPT_EVERY operations: a cut
+ * run at flash op k starts from the last one before k instead of replaying
+ * the workload from the format. The store keeps all its state in struct
+ * lwm_store and on the flash (no globals: lwm_store.h), so a copy of both,
+ * of the model and of the workload is the same as a replay. --no-ckpt
+ * replays from the format instead. */
+#define PL_CKPT_EVERY 40u
+
+struct pl_ckpt {
+    uint32_t op_index;          /* operations done */
+    uint64_t ops, progs, erases, prog_bytes;
+    uint8_t *mem;
+    uint32_t *wear;
+    struct lwm_store *store;
+    struct model *model;
+    struct workload wl;
+    struct model_run run;
+};
+
+static struct pl_ckpt *ckpts;
+static uint32_t nckpts;
+
 /* Fresh erased flash (wear too: runs must be identical), formatted. */
 static int pl_fresh(uint32_t seed)
 {
@@ -154,6 +190,73 @@ static int pl_fresh(uint32_t seed)
     run.f = &nor.flash;
     run.m = &model;
     return 0;
+}
+
+static void pl_ckpt_save(uint32_t op_index)
+{
+    struct pl_ckpt *c;
+    uint32_t nb = nor.flash.block_count;
+    if (opt.no_ckpt || nckpts >= opt.ops / PL_CKPT_EVERY + 2) {
+        return;
+    }
+    c = &ckpts[nckpts];
+    c->mem = malloc(nor.size);
+    c->wear = malloc(nb * sizeof(c->wear[0]));
+    c->store = malloc(sizeof(*c->store));
+    c->model = malloc(sizeof(*c->model));
+    REQUIRE(c->mem != NULL && c->wear != NULL && c->store != NULL &&
+            c->model != NULL);
+    nckpts++;
+    c->op_index = op_index;
+    c->ops = nor.ops;
+    c->progs = nor.progs;
+    c->erases = nor.erases;
+    c->prog_bytes = nor.prog_bytes;
+    memcpy(c->mem, nor.mem, nor.size);
+    memcpy(c->wear, nor.wear, nb * sizeof(c->wear[0]));
+    memcpy(c->store, &store, sizeof(store));
+    memcpy(c->model, &model, sizeof(model));
+    c->wl = wl;
+    c->run = run;
+}
+
+static void pl_ckpt_free(void)
+{
+    uint32_t i;
+    for (i = 0; i < nckpts; i++) {
+        free(ckpts[i].mem);
+        free(ckpts[i].wear);
+        free(ckpts[i].store);
+        free(ckpts[i].model);
+    }
+    nckpts = 0;
+}
+
+/* Restore the last checkpoint taken before flash op k (1-based). Returns
+ * the operation index to go on from. */
+static uint32_t pl_ckpt_restore(long long k)
+{
+    const struct pl_ckpt *c = NULL;
+    uint32_t i;
+    for (i = 0; i < nckpts; i++) {
+        if ((long long)ckpts[i].ops < k) {
+            c = &ckpts[i];
+        }
+    }
+    if (c == NULL) {
+        return 0;
+    }
+    memcpy(nor.mem, c->mem, nor.size);
+    memcpy(nor.wear, c->wear, nor.flash.block_count * sizeof(nor.wear[0]));
+    nor.ops = c->ops;
+    nor.progs = c->progs;
+    nor.erases = c->erases;
+    nor.prog_bytes = c->prog_bytes;
+    memcpy(&store, c->store, sizeof(store));
+    memcpy(&model, c->model, sizeof(model));
+    wl = c->wl;
+    run = c->run;
+    return c->op_index;
 }
 
 static int pl_check_all(const char *when)
@@ -244,9 +347,13 @@ static long long pl_reference(const struct geom *g, uint32_t seed)
         return -1;
     }
     run.verify = 1;
+    pl_ckpt_free();
     for (i = 0; i < opt.ops; i++) {
         struct model_op op;
         unsigned long nospc = run.nospc;
+        if (i % PL_CKPT_EVERY == 0) {
+            pl_ckpt_save(i);
+        }
         workload_next(&wl, &model, &op);
         if (opt.verbose > 1) {
             char buf[320];
@@ -315,10 +422,10 @@ static long long pl_reference(const struct geom *g, uint32_t seed)
 
 enum { PL_CUT = 0, PL_DONE = 1, PL_ERROR = 2 };
 
-static int pl_until_cut(void)
+static int pl_until_cut(uint32_t from)
 {
     uint32_t i;
-    for (i = 0; i < opt.ops; i++) {
+    for (i = from; i < opt.ops; i++) {
         struct model_op op;
         unsigned long nospc = run.nospc;
         int err;
@@ -435,18 +542,20 @@ static int pl_cut(long long k, int tear, int jmp, uint32_t seed)
 {
     volatile int status = PL_CUT;
     char before_err[MODEL_ERR_LEN], op_str[320];
+    uint32_t from;
     int err;
 
     if (pl_fresh(seed) < 0) {
         return -1;
     }
+    from = pl_ckpt_restore(k);
     run.verify = 0;
-    lwm_nor_cut_after(&nor, (uint64_t)k, (enum lwm_nor_tear)tear,
-                      seed * 31u + (uint32_t)k);
+    lwm_nor_cut_after(&nor, (uint64_t)(k - (long long)nor.ops),
+                      (enum lwm_nor_tear)tear, seed * 31u + (uint32_t)k);
     nor.on_cut = pl_on_cut;
     cut_use_jmp = jmp;
     if (setjmp(cut_jmp) == 0) {
-        status = pl_until_cut();
+        status = pl_until_cut(from);
     }
     cut_use_jmp = 0;
     nor.on_cut = NULL;
@@ -547,6 +656,7 @@ static int pl_geometry(int gi)
     if (!CHECK(t > 0)) {
         printf("  %s: reference run FAILED (seed %lu): %s\n", g->name,
                (unsigned long)seed, fail_msg);
+        pl_ckpt_free();
         lwm_nor_close(&nor);
         lwm_nor_close(&shadow_nor);
         return 1;
@@ -629,6 +739,7 @@ static int pl_geometry(int gi)
            g->name, t, nruns, nfail, now_s() - t0, n_inflight, n_applied);
     n_inflight = n_applied = 0;
     fflush(stdout);
+    pl_ckpt_free();
     lwm_nor_close(&nor);
     lwm_nor_close(&shadow_nor);
     return nfail != 0;
@@ -638,7 +749,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: test_powerloss [--exhaustive] [--samples n] [--ops n]\n"
-            "         [--shadow n] [--seed s] [--geom g]\n"
+            "         [--shadow n] [--seed s] [--geom g] [--no-ckpt]\n"
             "         [--cut k [--tear 0|1|2] [--jmp 0|1]] [-v|-vv]\n");
     exit(2);
 }
@@ -649,7 +760,7 @@ int main(int argc, char **argv)
     int i, g, slow = 0;
 
     env = getenv("LWM_PL_SAMPLES");
-    opt.samples = env != NULL ? atol(env) : 120;
+    opt.samples = env != NULL ? atol(env) : 400;
     env = getenv("LWM_SLOW_HOST");
     if (env != NULL && strcmp(env, "1") == 0) {
         slow = 1;
@@ -670,6 +781,8 @@ int main(int argc, char **argv)
             opt.verbose = 1;
         } else if (strcmp(a, "-vv") == 0) {
             opt.verbose = 2;
+        } else if (strcmp(a, "--no-ckpt") == 0) {
+            opt.no_ckpt = 1;
         } else if (v == NULL) {
             usage();
         } else if (strcmp(a, "--samples") == 0) {
@@ -701,6 +814,8 @@ int main(int argc, char **argv)
     if (opt.geom >= NGEOMS) {
         usage();
     }
+    ckpts = calloc(opt.ops / PL_CKPT_EVERY + 2, sizeof(ckpts[0]));
+    REQUIRE(ckpts != NULL);
     printf("test_powerloss: %s, %lu ops per run\n",
            opt.cut > 0 ? "one cut point"
            : opt.exhaustive ? "exhaustive" : "sampled cut points",
@@ -710,5 +825,6 @@ int main(int argc, char **argv)
             (void)pl_geometry(g);
         }
     }
+    free(ckpts);
     return check_summary("test_powerloss");
 }

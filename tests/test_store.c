@@ -205,15 +205,21 @@ static int gc_settle(void)
 }
 
 /* Append a message whose body is pat(seed, 0..size-1), written in chunks of
- * `chunk` bytes (0: random chunk sizes). Returns the UID or an error. */
-static int append_msg(int mbox, uint32_t seed, uint32_t size, uint32_t chunk,
-                      uint32_t flags)
+ * `chunk` bytes (0: random chunk sizes), through lwm_append_begin_sized with
+ * the given size hint, or lwm_append_begin if the hint is LWM_NONE.
+ * Returns the UID or an error. */
+static int append_msg_hint(int mbox, uint32_t seed, uint32_t size,
+                           uint32_t chunk, uint32_t flags, uint32_t hint)
 {
     static uint8_t buf[8192];
     uint32_t off = 0;
     int a, r;
 
-    a = lwm_append_begin(&st, mbox, DATE0 + seed, flags);
+    if (hint == LWM_NONE) {
+        a = lwm_append_begin(&st, mbox, DATE0 + seed, flags);
+    } else {
+        a = lwm_append_begin_sized(&st, mbox, DATE0 + seed, flags, hint);
+    }
     if (a < 0) {
         return a;
     }
@@ -239,6 +245,12 @@ static int append_msg(int mbox, uint32_t seed, uint32_t size, uint32_t chunk,
         lwm_append_abort(&st, a);
     }
     return r;
+}
+
+static int append_msg(int mbox, uint32_t seed, uint32_t size, uint32_t chunk,
+                      uint32_t flags)
+{
+    return append_msg_hint(mbox, seed, size, chunk, flags, LWM_NONE);
 }
 
 /* Read [off, off + len) of m through as many lwm_msg_read calls as needed;
@@ -1282,6 +1294,46 @@ static void t_append(void)
     append_checked(inbox, 1015, 2 * bs + 5, 7, 0);
     append_checked(inbox, 1016, 3 * bs + 77, 1000, 0);
     append_checked(inbox, 1017, 999, 33, 0);
+    /* with a size hint: a body that will span blocks starts in a block of
+     * its own (lwm_append_begin_sized); a wrong hint costs only space */
+    {
+        static const struct {
+            uint32_t seed, size, hint;
+        } hv[] = {
+            { 1020, 100, 100 },
+            { 1021, 2 * 4096 + 2048, 2 * 4096 + 2048 },  /* scaled below */
+            { 1022, 100, 100 },
+            { 1023, 3000, 10 },           /* hint too small */
+            { 1024, 500, 5 * 4096 },      /* hint too large */
+            { 1025, 1500, 0 },            /* unknown */
+        };
+        struct lwm_msg m;
+        uint32_t q;
+        for (q = 0; q < sizeof(hv) / sizeof(hv[0]); q++) {
+            uint32_t size = hv[q].size, hint = hv[q].hint;
+            int uid;
+            if (size > 4096) {
+                size = size / 4096 * bs + size % 4096 * bs / 4096;
+            }
+            if (hint > 4096) {
+                hint = hint / 4096 * bs + hint % 4096 * bs / 4096;
+            }
+            uid = append_msg_hint(inbox, hv[q].seed, size, 0, 0, hint);
+            if (!CHECK(uid > 0)) {
+                fprintf(stderr, "  [%s] sized append %" PRIu32 "/%" PRIu32
+                        ": %d\n", geo->name, size, hint, uid);
+                continue;
+            }
+            model_add(inbox, (uint32_t)uid, hv[q].seed, size);
+            CHECK(get_uid(inbox, (uint32_t)uid, &m) &&
+                  body_ok(&m, hv[q].seed, size));
+            if (q == 1) {
+                /* the body record is the first thing in its block */
+                CHECK(m.body % bs < 256);
+                check_reads(&m, hv[q].seed);
+            }
+        }
+    }
     /* zero bytes: either refused cleanly or an empty message */
     {
         struct lwm_mbox_info bi = minfo(inbox);
@@ -2235,6 +2287,152 @@ static void t_wear(void)
     end_phase("wear");
 }
 
+/* One small cold message, hot data that dies young (GC never has to copy
+ * it): wear levelling must still move the cold message now and then, and
+ * not leave it parked for good in a block it never reconsiders. */
+static void t_wear_cold1(void)
+{
+    struct lwm_store_stats ss;
+    uint32_t ring[32], it, k, wmin = 0xFFFFFFFFu, wmax = 0;
+    int u, inbox, arch, r;
+
+    fresh();
+    u = user_add("cold");
+    inbox = mfind(u, "INBOX");
+    arch = mfind(u, "Archive");
+    r = append_msg(arch, 30000, geo->block_size / 4, 0, LWM_FLAG_SEEN);
+    CHECK(r > 0);
+    model_add(arch, (uint32_t)r, 30000, geo->block_size / 4);
+    for (it = 0; it < 3000; it++) {
+        uint32_t size = geo->block_size / 2;
+        r = append_msg(inbox, 30001 + it, size, 0, 0);
+        if (!CHECK(r > 0)) {
+            fprintf(stderr, "  [%s] append %d (%s)\n", geo->name, r,
+                    lwm_strerror(r));
+            break;
+        }
+        model_add(inbox, (uint32_t)r, 30001 + it, size);
+        if (it >= 20) {
+            uint32_t old = ring[it % 20];
+            CHECK(lwm_expunge(&st, inbox, &old, 1) == 1);
+            model_del(inbox, old);
+        }
+        ring[it % 20] = (uint32_t)r;
+        (void)gc_steps(100000);
+    }
+    lwm_store_stats(&st, &ss);
+    for (k = 0; k < geo->block_count && k < LWM_STORE_MAX_BLOCKS; k++) {
+        wmin = nor.wear[k] < wmin ? nor.wear[k] : wmin;
+        wmax = nor.wear[k] > wmax ? nor.wear[k] : wmax;
+    }
+    printf("  [%s] wear with one cold message: store's spread %" PRIu32
+           " (min %" PRIu32 " max %" PRIu32 "), emulator's %" PRIu32
+           ", bound %d\n", geo->name, ss.erase_max - ss.erase_min,
+           ss.erase_min, ss.erase_max, wmax - wmin, LWM_WEAR_SPREAD + 2);
+    CHECK(ss.erase_max - ss.erase_min <= LWM_WEAR_SPREAD + 2);
+    CHECK(wmax - wmin <= LWM_WEAR_SPREAD + 2);
+    end_phase("wear, one cold message");
+}
+
+/// Random churn near full ///
+
+/* Random expunges keep the flash near 80% full on a 4 MiB flash of 1024
+ * blocks (the default LWM_STORE_MAX_BLOCKS), so GC must compact partly
+ * live blocks all the time and journal snapshots run next to it. The only
+ * acceptable failure is a clean LWM_ERR_NOSPC (then the test lowers the
+ * fill); the store must never fail otherwise, and nothing may be lost. */
+static const struct geom churn_geom = { "4096x1024 prog 4", 4096, 1024, 4, 4,
+                                        0 };
+
+static void t_churn_full(void)
+{
+    uint64_t cap = (uint64_t)churn_geom.block_size * churn_geom.block_count;
+    uint64_t live = 0, target = cap * 80 / 100;
+    uint32_t seed = 40000, it, nospc = 0, hint;
+    int u, inbox, r, bad = 0;
+
+    geo = &churn_geom;
+    r = lwm_nor_open(&nor, NULL, geo->block_size, geo->block_count,
+                     geo->prog_size, geo->read_size, 0);
+    REQUIRE(r == 0);
+    fresh();
+    u = user_add("churn");
+    inbox = mfind(u, "INBOX");
+    for (it = 0; it < 2000 && !bad; it++) {
+        uint32_t size = 2048 + rnd_below(2049);
+        while (live + size > target && lwm_msg_count(&st, inbox) > 0) {
+            struct lwm_msg m;
+            uint32_t n = lwm_msg_count(&st, inbox);
+            if (!CHECK(lwm_msg_get(&st, inbox, rnd_below(n), &m) == 0)) {
+                bad = 1;
+                break;
+            }
+            r = lwm_expunge(&st, inbox, &m.uid, 1);
+            if (!CHECK(r == 1)) {
+                fprintf(stderr, "  churn %" PRIu32 ": expunge %d (%s)\n", it,
+                        r, lwm_strerror(r));
+                bad = 1;
+                break;
+            }
+            model_del(inbox, m.uid);
+            live -= m.size;
+        }
+        /* half with a size hint (IMAP literals), half without */
+        hint = seed % 2 ? size : LWM_NONE;
+        r = append_msg_hint(inbox, seed, size, 1460, 0, hint);
+        if (r == LWM_ERR_NOSPC) {
+            CHECK(lwm_store_gc_force(&st) == 0);
+            r = gc_steps(200000);
+            if (!CHECK(r == 0)) {
+                fprintf(stderr, "  churn %" PRIu32 ": gc_step %d (%s)\n", it,
+                        r, lwm_strerror(r));
+                bad = 1;
+                break;
+            }
+            r = append_msg_hint(inbox, seed, size, 1460, 0, hint);
+            if (r == LWM_ERR_NOSPC) {
+                /* really full at this fill: lower it a little */
+                nospc++;
+                target -= cap / 50;
+                continue;
+            }
+        }
+        if (!CHECK(r > 0)) {
+            fprintf(stderr, "  churn %" PRIu32 " (%.1f%% full): append %d "
+                    "(%s)\n", it, 100.0 * (double)live / (double)cap, r,
+                    lwm_strerror(r));
+            bad = 1;
+            break;
+        }
+        model_add(inbox, (uint32_t)r, seed, size);
+        seed++;
+        live += size;
+        r = gc_steps(16);
+        if (!CHECK(r >= 0)) {
+            fprintf(stderr, "  churn %" PRIu32 ": gc_step %d (%s)\n", it, r,
+                    lwm_strerror(r));
+            bad = 1;
+        }
+    }
+    printf("  [%s] random churn: %" PRIu32 " appends, %" PRIu32 " NOSPC, "
+           "ended at %.1f%% full\n", geo->name, it, nospc,
+           100.0 * (double)live / (double)cap);
+    /* a store that filled up at random must still run at 70% */
+    CHECK(100 * live >= 70 * cap);
+    if (bad) {
+        /* whatever went wrong, a remount must give everything back */
+        r = lwm_store_unmount(&st);
+        CHECK(r == 0 || r == LWM_ERR_IO);
+        do_mount();
+        CHECK(lwm_store_check(&st, 1) == 0);
+        CHECK(model_check() == 0);
+    } else {
+        end_phase("random churn near full");
+    }
+    CHECK(lwm_store_unmount(&st) == 0);
+    lwm_nor_close(&nor);
+}
+
 /// A file-backed, mapped flash survives closing and reopening ///
 
 static void t_file(void)
@@ -2272,6 +2470,28 @@ static void t_file(void)
     CHECK(lwm_store_unmount(&st) == 0);
     lwm_nor_close(&nor);
     (void)unlink(path);
+}
+
+/// Error names ///
+
+static void t_strerror(void)
+{
+    static const int codes[] = {
+        LWM_OK, LWM_ERR_NOENT, LWM_ERR_IO, LWM_ERR_AGAIN, LWM_ERR_NOMEM,
+        LWM_ERR_BUSY, LWM_ERR_EXIST, LWM_ERR_INVAL, LWM_ERR_FBIG,
+        LWM_ERR_NOSPC, LWM_ERR_RANGE, LWM_ERR_NAMETOOLONG, LWM_ERR_NOTEMPTY,
+        LWM_ERR_CORRUPT, LWM_ERR_NOTMOUNTED,
+    };
+    size_t a, b, n = sizeof(codes) / sizeof(codes[0]);
+    for (a = 0; a < n; a++) {
+        const char *x = lwm_strerror(codes[a]);
+        CHECK(x != NULL && x[0] != '\0');
+        for (b = a + 1; b < n; b++) {
+            CHECK(x != NULL && strcmp(x, lwm_strerror(codes[b])) != 0);
+        }
+    }
+    CHECK(lwm_strerror(-9999) != NULL);
+    CHECK(lwm_strerror(3) != NULL);
 }
 
 /// RAM report ///
@@ -2321,6 +2541,7 @@ static void run_geometry(const struct geom *g)
     t_limits();
     t_full();
     t_wear();
+    t_wear_cold1();
 
     CHECK(lwm_store_unmount(&st) == 0);
     lwm_nor_close(&nor);
@@ -2334,9 +2555,11 @@ int main(int argc, char **argv)
         rng_state = (uint32_t)strtoul(argv[1], NULL, 0) | 1u;
     }
     t_ram();
+    t_strerror();
     for (g = 0; g < NGEOMS; g++) {
         run_geometry(&geoms[g]);
     }
+    t_churn_full();
     geo = &geoms[0];
     t_file();
     return check_summary("test_store");

@@ -202,6 +202,7 @@ struct lwm_store {
     uint32_t gc_off;            /* scan position in the victim */
     uint8_t gc_forced;
     uint8_t gc_wear;            /* the victim is moved for wear levelling */
+    uint8_t gc_stall;           /* no room to compact until a block frees */
     uint32_t gc_src;            /* body being moved (LWM_NONE if none) */
     struct lwm_msg gc_src_msg;  /* its size and chain */
     struct lwm_append gc_copy;  /* the move, written through the GC head */

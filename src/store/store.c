@@ -157,6 +157,7 @@ static int blk_erase(struct lwm_store *s, uint32_t b)
     if (err)
         return fl_fail(s, err < 0 ? err : LWM_ERR_IO);
     s->st.erases++;
+    s->gc_stall = 0;
     e->erase_count++;
     e->state = LWM_BLK_DIRTY;
     e->flags = 0;
@@ -240,26 +241,46 @@ static uint32_t blk_free_count(const struct lwm_store *s)
     return n;
 }
 
-/* Blocks the GC and the journal may need that user data must not take:
- * a new snapshot, the GC head, the meta head and some slack. */
-static uint32_t blk_reserve(const struct lwm_store *s)
+/* Blocks a snapshot of the current state needs (an estimate from above:
+ * 16 bytes a message plus record overhead, mailboxes, users). */
+static uint32_t snap_blocks(const struct lwm_store *s)
 {
-    uint32_t est = s->nmsgs * 18u + 160u * LWM_STORE_MAX_MBOXES / 4u + 256u;
-    uint32_t snap = est / PAYLOAD(s) + 1;
-    return 4u + 2u * snap;
+    uint32_t est = s->nmsgs * 18u + 64u, i;
+    for (i = 0; i < LWM_STORE_MAX_MBOXES; i++)
+        if (s->mboxes[i].id)
+            est += 128u + 32u * s->mboxes[i].nkeywords;
+    for (i = 0; i < LWM_STORE_MAX_USERS; i++)
+        if (s->users[i].id)
+            est += 48u;
+    return est / (PAYLOAD(s) - 64u) + 1;
+}
+
+/* Who may take the last free blocks. User data must leave room for the
+ * GC to work and for the journal to be snapshotted; the GC must leave room
+ * for the journal records that repoint what it moved (and a snapshot); the
+ * journal may take everything (an expunge must always be possible). */
+enum { TIER_USER = 0, TIER_GC = 1, TIER_META = 2 };
+
+static uint32_t blk_reserve(const struct lwm_store *s, int tier)
+{
+    switch (tier) {
+    case TIER_USER: return 4u + snap_blocks(s);
+    case TIER_GC: return 2u + snap_blocks(s);
+    default: return 0;
+    }
 }
 
 /* Take the least worn free block and write part B (type, seq, chain). */
 static int blk_alloc(struct lwm_store *s, uint8_t type, uint32_t n,
                      const uint32_t *ptrs, uint32_t cont,
-                     int may_use_reserve, uint32_t *blk_r)
+                     int tier, uint32_t *blk_r)
 {
     uint32_t b, best = LWM_NONE;
     uint8_t hdr[BLK_B_FIXED + 4 * BLK_SKIP];
     uint32_t np = skip_count(n), i;
     int err;
 
-    if (!may_use_reserve && blk_free_count(s) <= blk_reserve(s))
+    if (tier != TIER_META && blk_free_count(s) <= blk_reserve(s, tier))
         return LWM_ERR_NOSPC;
     for (;;) {
         best = LWM_NONE;
@@ -337,7 +358,7 @@ static int meta_write(struct lwm_store *s, uint8_t type, uint8_t flags,
         return LWM_ERR_IO;
     if (s->meta_blk == LWM_NONE || s->meta_off + total > BS(s)) {
         uint32_t b;
-        err = blk_alloc(s, BLK_TYPE_META, 0, NULL, LWM_NONE, 1, &b);
+        err = blk_alloc(s, BLK_TYPE_META, 0, NULL, LWM_NONE, TIER_META, &b);
         if (err)
             return fl_fail(s, err == LWM_ERR_NOSPC ? LWM_ERR_IO : err);
         s->meta_blk = b;
@@ -574,6 +595,8 @@ static int body_account_(struct lwm_store *s, const struct lwm_msg *m,
     uint32_t first = m->body / BS(s);
     if (m->last_n == m->first_n) {
         s->blks[first].live += (uint32_t)sign * body_span1(s, m);
+        if (sign < 0)
+            s->gc_stall = 0;
         return 0;
     } else {
         /* walk back from the last block along ptr[0] */
@@ -592,6 +615,8 @@ static int body_account_(struct lwm_store *s, const struct lwm_msg *m,
                   : PAYLOAD(s);
             e->live += (uint32_t)sign * bytes;
             e->pins = (uint16_t)(e->pins + sign);
+            if (sign < 0)
+                s->gc_stall = 0;
             if (n == m->first_n)
                 return blk == first ? 0 : LWM_ERR_CORRUPT;
             {
@@ -642,7 +667,7 @@ static int body_locate(struct lwm_store *s, const struct lwm_msg *m,
  * fresh chain at position 0. */
 static int head_open(struct lwm_store *s, struct lwm_head *h, int cont,
                      uint32_t body_first_n, uint32_t body,
-                     int may_use_reserve)
+                     int tier)
 {
     uint32_t ptrs[BLK_SKIP], n = 0, b, x;
     int err;
@@ -668,8 +693,8 @@ static int head_open(struct lwm_store *s, struct lwm_head *h, int cont,
     }
     for (;;) {
         err = blk_alloc(s, BLK_TYPE_DATA, n, ptrs,
-                        cont && n ? body : LWM_NONE, may_use_reserve, &b);
-        if (err != LWM_ERR_NOSPC || may_use_reserve)
+                        cont && n ? body : LWM_NONE, tier, &b);
+        if (err != LWM_ERR_NOSPC || tier != TIER_USER)
             break;
         /* make room inline: bounded by the flash size */
         err = gc_step_(s, 1);
@@ -688,7 +713,7 @@ static int head_open(struct lwm_store *s, struct lwm_head *h, int cont,
 
 /* Write the H unit of a new body at head h; the C unit stays erased. */
 static int body_begin(struct lwm_store *s, struct lwm_append *a,
-                      uint32_t need, int may_use_reserve)
+                      uint32_t need, int tier)
 {
     struct lwm_head *h = &s->heads[a->head];
     uint8_t hu[32];
@@ -697,7 +722,7 @@ static int body_begin(struct lwm_store *s, struct lwm_append *a,
     /* need > PAYLOAD asks for a block of its own (an empty one will do) */
     if (h->blk == LWM_NONE ||
         (need > PAYLOAD(s) ? h->off > s->hdr_size : h->off + need > BS(s))) {
-        err = head_open(s, h, 0, 0, LWM_NONE, may_use_reserve);
+        err = head_open(s, h, 0, 0, LWM_NONE, tier);
         if (err)
             return err;
     }
@@ -723,14 +748,14 @@ static int body_begin(struct lwm_store *s, struct lwm_append *a,
 
 /* Program one unit-aligned run at the head, opening blocks as needed. */
 static int body_prog(struct lwm_store *s, struct lwm_append *a,
-                     const uint8_t *p, uint32_t n, int may_use_reserve)
+                     const uint8_t *p, uint32_t n, int tier)
 {
     struct lwm_head *h = &s->heads[a->head];
     while (n > 0) {
         uint32_t room, k;
         int err;
         if (h->off >= BS(s)) {
-            err = head_open(s, h, 1, a->first_n, a->body, may_use_reserve);
+            err = head_open(s, h, 1, a->first_n, a->body, tier);
             if (err)
                 return err;
         }
@@ -746,7 +771,7 @@ static int body_prog(struct lwm_store *s, struct lwm_append *a,
 }
 
 static int body_write(struct lwm_store *s, struct lwm_append *a,
-                      const uint8_t *p, uint32_t len, int may_use_reserve)
+                      const uint8_t *p, uint32_t len, int tier)
 {
     uint32_t u = s->unit;
     int err;
@@ -757,7 +782,7 @@ static int body_write(struct lwm_store *s, struct lwm_append *a,
     while (len > 0) {
         if (a->npend == 0 && len >= u) {
             uint32_t n = len - len % u;
-            err = body_prog(s, a, p, n, may_use_reserve);
+            err = body_prog(s, a, p, n, tier);
             if (err)
                 return err;
             p += n, len -= n;
@@ -770,7 +795,7 @@ static int body_write(struct lwm_store *s, struct lwm_append *a,
             memcpy(a->pend + a->npend, p, k);
             a->npend += k, p += k, len -= k;
             if (a->npend == u) {
-                err = body_prog(s, a, a->pend, u, may_use_reserve);
+                err = body_prog(s, a, a->pend, u, tier);
                 if (err)
                     return err;
                 a->npend = 0;
@@ -2803,7 +2828,19 @@ static uint32_t active_seq_floor(const struct lwm_store *s)
     return lo;
 }
 
-static int is_head(const struct lwm_store *s, uint32_t b)
+/* Is b the open block of a stream that is writing a body right now? An
+ * idle stream's block can be taken from it (head_detach). */
+static int head_busy(const struct lwm_store *s, uint32_t b)
+{
+    int i;
+    for (i = 0; i <= LWM_STORE_MAX_APPENDS; i++)
+        if (s->heads[i].blk == b &&
+            (i == GC_HEAD ? s->gc_src != LWM_NONE : s->appends[i].used))
+            return 1;
+    return 0;
+}
+
+static int is_open(const struct lwm_store *s, uint32_t b)
 {
     int i;
     for (i = 0; i <= LWM_STORE_MAX_APPENDS; i++)
@@ -2812,12 +2849,24 @@ static int is_head(const struct lwm_store *s, uint32_t b)
     return 0;
 }
 
+/* Close any idle stream's open block b (the next body starts elsewhere). */
+static void head_detach(struct lwm_store *s, uint32_t b)
+{
+    int i;
+    for (i = 0; i <= LWM_STORE_MAX_APPENDS; i++)
+        if (s->heads[i].blk == b) {
+            if (i != GC_HEAD)
+                s->blks[b].written = PAYLOAD(s);
+            s->heads[i].blk = LWM_NONE;
+        }
+}
+
 static int victim_ok(const struct lwm_store *s, uint32_t b, uint32_t floor,
                      int allow_pinned)
 {
     const struct lwm_blk_ent *e = &s->blks[b];
     return e->state == LWM_BLK_DATA && (allow_pinned || e->pins == 0) &&
-           !(e->flags & LWM_BLKF_NOGC) && e->seq < floor && !is_head(s, b);
+           !(e->flags & LWM_BLKF_NOGC) && e->seq < floor && !head_busy(s, b);
 }
 
 static uint32_t count_refs(const struct lwm_store *s, uint32_t body)
@@ -2921,9 +2970,8 @@ static int gc_copy_step(struct lwm_store *s)
             /* no room to finish a big move: give it up cleanly */
             (void)body_finish(s, a, 1, NULL);
             s->gc_src = LWM_NONE;
-            if (s->gc_victim != LWM_NONE)
-                s->blks[s->gc_victim].flags |= LWM_BLKF_NOGC;
             s->gc_victim = LWM_NONE;
+            s->gc_stall = 1;
             return 0;
         }
         if (err < 0)
@@ -2949,8 +2997,8 @@ static int gc_move_start(struct lwm_store *s, const struct lwm_msg *m)
         need += lwm_align_up(m->size, s->unit);
     else if (m->last_n - m->first_n >= GC_MOVE_MAX_BLOCKS)
         need += BS(s);
-    blocks = m->size / PAYLOAD(s) + 2;
-    if (blk_free_count(s) < blocks + 1)
+    blocks = (m->size + HS(s) + CS(s)) / PAYLOAD(s) + 1;
+    if (blk_free_count(s) < blocks + blk_reserve(s, TIER_GC))
         return LWM_ERR_NOSPC;
     memset(a, 0, sizeof *a);
     a->head = GC_HEAD;
@@ -3012,7 +3060,7 @@ static int gc_scan_step(struct lwm_store *s)
                     goto giveup;
                 err = gc_move_start(s, &m);
                 if (err == LWM_ERR_NOSPC)
-                    goto giveup;
+                    goto stall;
                 return err;
             }
         }
@@ -3045,7 +3093,7 @@ static int gc_scan_step(struct lwm_store *s)
             goto giveup;
         err = gc_move_start(s, &m);
         if (err == LWM_ERR_NOSPC)
-            goto giveup;
+            goto stall;
         return err;
     }
     return 0;
@@ -3055,15 +3103,22 @@ done:
     } else {
 giveup:
         /* live bytes we could not find (accounting and flash disagree),
-         * or no room to move a big body: leave the block alone for now */
+         * or a big body compaction won't move: leave the block alone
+         * (until it dies, or the next snapshot) */
         s->blks[v].flags |= LWM_BLKF_NOGC;
     }
+    s->gc_victim = LWM_NONE;
+    return 0;
+stall:
+    /* no room to move it now: no compaction until something is freed */
+    s->gc_stall = 1;
     s->gc_victim = LWM_NONE;
     return 0;
 }
 
 static void gc_set_victim(struct lwm_store *s, uint32_t b, int wear)
 {
+    head_detach(s, b);
     s->gc_victim = b;
     s->gc_off = 0;
     s->gc_wear = (uint8_t)wear;
@@ -3192,7 +3247,7 @@ static int wear_step(struct lwm_store *s, uint32_t floor)
         s->blks[cold].erase_count + LWM_WEAR_SPREAD >= ec_max)
         return 0;
     if (s->blks[cold].state == LWM_BLK_META) {
-        if (s->snap_active)
+        if (s->snap_active || blk_free_count(s) <= snap_blocks(s) + 1)
             return 0;
         return snap_start(s) ? -1 : 1;
     }
@@ -3231,19 +3286,24 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
     floor = active_seq_floor(s);
     /* 3. data blocks with nothing live in them are dirty */
     for (b = 0; b < NBLK(s); b++)
-        if (victim_ok(s, b, floor, 0) && s->blks[b].live == 0) {
+        if (s->blks[b].state == LWM_BLK_DATA && s->blks[b].pins == 0 &&
+            s->blks[b].seq < floor && !head_busy(s, b) &&
+            s->blks[b].live == 0 &&
+            (s->blks[b].written > 0 || !is_open(s, b))) {
+            head_detach(s, b);
             s->blks[b].state = LWM_BLK_DIRTY;
             return 1;
         }
     /* 4. compact the journal when it has grown past the snapshot */
     if (!s->snap_active && !inline_alloc &&
-        s->journal_bytes > snap_trigger(s)) {
+        s->journal_bytes > snap_trigger(s) &&
+        blk_free_count(s) > snap_blocks(s) + 1) {
         err = snap_start(s);
         return err ? err : 1;
     }
     /* 5. make room: the data block with the least live bytes */
-    if (s->gc_forced || inline_alloc ||
-        blk_free_count(s) < blk_reserve(s) + LWM_GC_FREE_TARGET) {
+    if (!s->gc_stall && (s->gc_forced || inline_alloc ||
+        blk_free_count(s) < blk_reserve(s, TIER_USER) + LWM_GC_FREE_TARGET)) {
         /* greedy: the most dead bytes. Only dead bytes count as gain (an
          * unwritten tail is no gain), so every victim frees at least
          * min_gain and compaction always terminates. */
