@@ -512,11 +512,19 @@ static int pl_continue(long long k, uint32_t seed)
             return pl_fail("after recovery: %s", run.err);
         }
         if (i == 0 && run.nospc != nospc) {
+            struct lwm_store_stats st;
+            lwm_store_stats(&store, &st);
             return pl_fail("after recovery and a forced GC, with %lu KiB "
                            "of bodies on %lu KiB of flash, a 333-byte "
-                           "append got LWM_ERR_NOSPC",
+                           "append got LWM_ERR_NOSPC (blocks: %lu free, %lu "
+                           "META, %lu DATA of %lu; %lu messages)",
                            (unsigned long)(model_live_bytes(&model) / 1024),
-                           (unsigned long)(nor.size / 1024));
+                           (unsigned long)(nor.size / 1024),
+                           (unsigned long)st.blocks_free,
+                           (unsigned long)st.blocks_meta,
+                           (unsigned long)st.blocks_data,
+                           (unsigned long)st.blocks_total,
+                           (unsigned long)st.msgs);
         }
     }
     workload_init(&w2, seed ^ ((uint32_t)k * 2654435761u) ^ 0xC0FFEEu,

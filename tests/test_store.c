@@ -2336,18 +2336,19 @@ static void t_wear_cold1(void)
 
 /// Random churn near full ///
 
-/* Random expunges keep the flash near 80% full on a 4 MiB flash of 1024
- * blocks (the default LWM_STORE_MAX_BLOCKS), so GC must compact partly
- * live blocks all the time and journal snapshots run next to it. The only
- * acceptable failure is a clean LWM_ERR_NOSPC (then the test lowers the
- * fill); the store must never fail otherwise, and nothing may be lost. */
+/* Random expunges keep the flash 75% full (message bytes / flash size) on
+ * a 4 MiB flash of 1024 blocks (the default LWM_STORE_MAX_BLOCKS), so GC
+ * must compact partly live blocks all the time and journal snapshots run
+ * next to it. An append may return LWM_ERR_NOSPC while GC lags behind, but
+ * after a full GC it must succeed: 25% of the flash free is not full. The
+ * store must never fail otherwise, and nothing may be lost. */
 static const struct geom churn_geom = { "4096x1024 prog 4", 4096, 1024, 4, 4,
                                         0 };
 
 static void t_churn_full(void)
 {
     uint64_t cap = (uint64_t)churn_geom.block_size * churn_geom.block_count;
-    uint64_t live = 0, target = cap * 80 / 100;
+    uint64_t live = 0, target = cap * 75 / 100;
     uint32_t seed = 40000, it, nospc = 0, hint;
     int u, inbox, r, bad = 0;
 
@@ -2358,7 +2359,7 @@ static void t_churn_full(void)
     fresh();
     u = user_add("churn");
     inbox = mfind(u, "INBOX");
-    for (it = 0; it < 2000 && !bad; it++) {
+    for (it = 0; it < 4000 && !bad; it++) {
         uint32_t size = 2048 + rnd_below(2049);
         while (live + size > target && lwm_msg_count(&st, inbox) > 0) {
             struct lwm_msg m;
@@ -2381,6 +2382,7 @@ static void t_churn_full(void)
         hint = seed % 2 ? size : LWM_NONE;
         r = append_msg_hint(inbox, seed, size, 1460, 0, hint);
         if (r == LWM_ERR_NOSPC) {
+            nospc++;       /* GC lagged behind: catch up and retry */
             CHECK(lwm_store_gc_force(&st) == 0);
             r = gc_steps(200000);
             if (!CHECK(r == 0)) {
@@ -2391,10 +2393,8 @@ static void t_churn_full(void)
             }
             r = append_msg_hint(inbox, seed, size, 1460, 0, hint);
             if (r == LWM_ERR_NOSPC) {
-                /* really full at this fill: lower it a little */
-                nospc++;
-                target -= cap / 50;
-                continue;
+                fprintf(stderr, "  churn %" PRIu32 ": LWM_ERR_NOSPC after a "
+                        "full GC\n", it);
             }
         }
         if (!CHECK(r > 0)) {
@@ -2414,11 +2414,9 @@ static void t_churn_full(void)
             bad = 1;
         }
     }
-    printf("  [%s] random churn: %" PRIu32 " appends, %" PRIu32 " NOSPC, "
-           "ended at %.1f%% full\n", geo->name, it, nospc,
+    printf("  [%s] random churn: %" PRIu32 " appends, %" PRIu32 " NOSPC "
+           "before a full GC, at %.1f%% full\n", geo->name, it, nospc,
            100.0 * (double)live / (double)cap);
-    /* a store that filled up at random must still run at 70% */
-    CHECK(100 * live >= 70 * cap);
     if (bad) {
         /* whatever went wrong, a remount must give everything back */
         r = lwm_store_unmount(&st);

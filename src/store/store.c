@@ -248,7 +248,7 @@ static uint32_t snap_blocks(const struct lwm_store *s)
     uint32_t est = s->nmsgs * 18u + 64u, i;
     for (i = 0; i < LWM_STORE_MAX_MBOXES; i++)
         if (s->mboxes[i].id)
-            est += 128u + 32u * s->mboxes[i].nkeywords;
+            est += 64u + 32u * s->mboxes[i].nkeywords;
     for (i = 0; i < LWM_STORE_MAX_USERS; i++)
         if (s->users[i].id)
             est += 48u;
@@ -265,7 +265,7 @@ static uint32_t blk_reserve(const struct lwm_store *s, int tier)
 {
     switch (tier) {
     case TIER_USER: return 4u + snap_blocks(s);
-    case TIER_GC: return 2u + snap_blocks(s);
+    case TIER_GC: return 1u;   /* compaction frees more than it takes */
     default: return 0;
     }
 }
@@ -959,6 +959,28 @@ static int rec_msgs(struct lwm_store *s, uint32_t mbox_id,
 
 /* ===================================================== replay (mount) === */
 
+/* Replayed records passed their CRC, but a record can still be wrong (a
+ * bug in another version, deliberate damage): every field is checked as
+ * the API would check it, and a record that fails is ignored. */
+static int name_bytes_ok(const uint8_t *p, uint32_t n, int mailbox)
+{
+    uint32_t i;
+    if (n == 0)
+        return 0;
+    for (i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c < 0x20 || c == 0x7F || (!mailbox && c == 0x20))
+            return 0;
+        if (mailbox && (c == '*' || c == '%' ||
+                        (c == '/' && (i == 0 || i + 1 == n ||
+                                      p[i + 1] == '/'))))
+            return 0;
+    }
+    return 1;
+}
+
+static int keyword_char_ok(unsigned char c);
+
 static void apply_user(struct lwm_store *s, const uint8_t *p, uint32_t len)
 {
     uint16_t id = lwm_get16(p);
@@ -966,8 +988,13 @@ static void apply_user(struct lwm_store *s, const uint8_t *p, uint32_t len)
     struct lwm_user_ent *u;
     int i;
     if (len < 3 || nl + 3 > len || nl == 0 || nl > LWM_USER_NAME_MAX ||
-        id == 0)
+        id == 0 || !name_bytes_ok(p + 3, nl, 0))
         return;
+    for (i = 0; i < LWM_STORE_MAX_USERS; i++)
+        if (s->users[i].id && s->users[i].id != id &&
+            strlen(s->users[i].name) == nl &&
+            memcmp(s->users[i].name, p + 3, nl) == 0)
+            return; /* that name belongs to another user */
     u = user_by_id(s, id);
     for (i = 0; !u && i < LWM_STORE_MAX_USERS; i++)
         if (s->users[i].id == 0)
@@ -987,7 +1014,8 @@ static void apply_mbox(struct lwm_store *s, const uint8_t *p, uint32_t len)
     struct lwm_mbox_ent *mb;
     int slot;
     if (len < 21 || nl + 21 > len || nl == 0 || nl > LWM_MBOX_NAME_MAX ||
-        id == 0 || !user_by_id(s, lwm_get16(p + 4)))
+        id == 0 || id == LWM_NONE || !user_by_id(s, lwm_get16(p + 4)) ||
+        !name_bytes_ok(p + 21, nl, 1))
         return;
     mb = mbox_by_id(s, id, &slot);
     if (!mb) {
@@ -1041,7 +1069,7 @@ static void apply_msgs(struct lwm_store *s, const uint8_t *p, uint32_t len)
         e.modseq = lwm_get32(p + 10 + 16 * i);
         e.flags = lwm_get32(p + 14 + 16 * i);
         e.body = lwm_get32(p + 18 + 16 * i);
-        if (e.uid == 0)
+        if (e.uid == 0 || e.uid == LWM_NONE)
             continue;
         pos = idx_lower(s, slot, e.uid, &found);
         if (found)
@@ -1099,9 +1127,13 @@ static void apply_keyword(struct lwm_store *s, const uint8_t *p,
 {
     struct lwm_mbox_ent *mb = mbox_by_id(s, lwm_get32(p), NULL);
     uint32_t idx = p[4], nl = p[5];
+    uint32_t i;
     if (!mb || len < 6 || nl + 6 > len || idx >= LWM_KEYWORDS_MAX ||
-        nl == 0 || nl > LWM_KEYWORD_LEN)
+        idx >= 27 || nl == 0 || nl > LWM_KEYWORD_LEN)
         return;
+    for (i = 0; i < nl; i++)
+        if (!keyword_char_ok(p[6 + i]))
+            return;
     memcpy(mb->keywords[idx], p + 6, nl);
     mb->keywords[idx][nl] = 0;
     if (mb->nkeywords <= idx)
@@ -1687,13 +1719,17 @@ static int find_canon(struct lwm_store *s, int user, const char *name)
     return LWM_ERR_NOENT;
 }
 
-/* Can the journal take `bytes` more without running out of blocks? */
-static int journal_room(struct lwm_store *s, uint32_t bytes)
+/* Can the journal take `bytes` more? A change that frees nothing must also
+ * leave room for a snapshot, or the journal could grow until it can never
+ * be compacted; an expunge or a delete (what gives space back) may go
+ * further. */
+static int journal_room(struct lwm_store *s, uint32_t bytes, int frees)
 {
-    uint32_t need;
-    if (s->meta_blk != LWM_NONE && s->meta_off + bytes <= BS(s))
+    uint32_t need = bytes / (PAYLOAD(s) / 2) + 1;   /* records don't split */
+    if (!frees)
+        need += snap_blocks(s) + 1;
+    else if (s->meta_blk != LWM_NONE && s->meta_off + bytes <= BS(s))
         return 0;
-    need = bytes / (PAYLOAD(s) / 2) + 1;   /* records don't split */
     return blk_free_count(s) >= need + 1 ? 0 : LWM_ERR_NOSPC;
 }
 
@@ -1781,7 +1817,7 @@ int lwm_user_create(struct lwm_store *s, const char *name)
     if (k == LWM_STORE_MAX_USERS || free_slots(s) < 6 ||
         s->next_user_id == 0xFFFF)
         return LWM_ERR_NOMEM;
-    if ((err = journal_room(s, 7 * 160)) != 0)
+    if ((err = journal_room(s, 7 * 160, 0)) != 0)
         return err;
     u.id = s->next_user_id;
     strcpy(u.name, name);
@@ -1878,7 +1914,7 @@ static int create_with_parents(struct lwm_store *s, int user,
         }
         mbox_init(s, &mb[n++], user, part, i == len ? attrs : 0);
     }
-    if (n + npre > free_slots(s) || journal_room(s, 160u * (uint32_t)(n + npre))) {
+    if (n + npre > free_slots(s) || journal_room(s, 160u * (uint32_t)(n + npre), 0)) {
         s->next_mbox_id = save_id;
         s->next_uidvalidity = save_uv;
         return n + npre > free_slots(s) ? LWM_ERR_NOMEM : LWM_ERR_NOSPC;
@@ -1920,7 +1956,7 @@ int lwm_mbox_create(struct lwm_store *s, int user, const char *name,
         /* re-creating a \Noselect name makes it a mailbox again */
         mb = s->mboxes[slot];
         mb.attrs = (uint16_t)((mb.attrs & LWM_MBOX_SUBSCRIBED) | attrs);
-        if ((err = journal_room(s, 160)) != 0)
+        if ((err = journal_room(s, 160, 0)) != 0)
             return err;
         err = rec_mbox(s, &mb, 0);
         if (!err)
@@ -1985,7 +2021,7 @@ int lwm_mbox_delete(struct lwm_store *s, int user, const char *name,
     kids = has_children(s, user, canon);
     if (kids && (s->mboxes[slot].attrs & LWM_MBOX_NOSELECT))
         return LWM_ERR_NOTEMPTY;
-    if ((err = journal_room(s, 200)) != 0)
+    if ((err = journal_room(s, 200, 1)) != 0)
         return err;
     old_id = s->mboxes[slot].id;
     if (kids) {
@@ -2024,7 +2060,7 @@ int lwm_mbox_subscribe(struct lwm_store *s, int user, const char *name,
                              : (mb.attrs & ~LWM_MBOX_SUBSCRIBED));
     if (mb.attrs == s->mboxes[slot].attrs)
         return 0;
-    if ((err = journal_room(s, 160)) != 0)
+    if ((err = journal_room(s, 160, 0)) != 0)
         return err;
     err = rec_mbox(s, &mb, 0);
     if (!err)
@@ -2127,7 +2163,7 @@ int lwm_mbox_rename(struct lwm_store *s, int user, const char *from,
             if (err < 0)
                 return err;
         } else {
-            if ((err = journal_room(s, 160u * (uint32_t)n)) != 0)
+            if ((err = journal_room(s, 160u * (uint32_t)n, 0)) != 0)
                 return err;
             for (i = 0; !err && i < n; i++)
                 err = rec_mbox(s, &mb[i], i + 1 < n ? REC_F_CONT : 0);
@@ -2176,7 +2212,7 @@ int lwm_keyword(struct lwm_store *s, int m, const char *name, size_t len,
         return err;
     if (mb->nkeywords >= LWM_KEYWORDS_MAX || mb->nkeywords >= 27)
         return LWM_ERR_NOMEM;
-    if ((err = journal_room(s, 64)) != 0)
+    if ((err = journal_room(s, 64, 0)) != 0)
         return err;
     k = mb->nkeywords;
     memcpy(mb->keywords[k], name, len);
@@ -2396,7 +2432,7 @@ int lwm_append_commit(struct lwm_store *s, int ai)
     if (!err)
         err = fl_sync(s);
     if (!err)
-        err = journal_room(s, 64);
+        err = journal_room(s, 64, 0);
     if (err)
         goto out;
     e.uid = mb->uidnext;
@@ -2458,7 +2494,7 @@ int lwm_store_flags(struct lwm_store *s, int m, const uint32_t *uids,
     if (!changed)
         return 0;
     if ((err = journal_room(s, (changed / FLAGS_PER_REC + 1) *
-                                   (REC_PAYLOAD_MAX + 8))) != 0)
+                                   (REC_PAYLOAD_MAX + 8), 0)) != 0)
         return err;
     ms = mb->hmodseq + 1;
     p = rp(s);
@@ -2586,7 +2622,7 @@ int lwm_expunge(struct lwm_store *s, int m, const uint32_t *uids, uint32_t n)
     if (!count)
         return 0;
     if ((err = journal_room(s, (count / UIDS_PER_REC + 1) *
-                                   (REC_PAYLOAD_MAX + 8))) != 0)
+                                   (REC_PAYLOAD_MAX + 8), 1)) != 0)
         return err;
     ms = mb->hmodseq + 1;
     err = rec_expunge_uids(s, m, uids, n, count, ms, 0);
@@ -2641,7 +2677,8 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
     if (dm->uidnext > LWM_NONE - count - 1)
         return LWM_ERR_NOMEM;
     if ((err = journal_room(s, (count / MSGS_PER_REC + 2) *
-                                       (REC_PAYLOAD_MAX + 8) * 2 + 200)) != 0)
+                                       (REC_PAYLOAD_MAX + 8) * 2 + 200,
+                            0)) != 0)
         return err;
     /* keywords are per mailbox: map the source's indexes to the
      * destination's, adding names the destination lacks */
@@ -2997,8 +3034,15 @@ static int gc_move_start(struct lwm_store *s, const struct lwm_msg *m)
         need += lwm_align_up(m->size, s->unit);
     else if (m->last_n - m->first_n >= GC_MOVE_MAX_BLOCKS)
         need += BS(s);
-    blocks = (m->size + HS(s) + CS(s)) / PAYLOAD(s) + 1;
-    if (blk_free_count(s) < blocks + blk_reserve(s, TIER_GC))
+    {
+        const struct lwm_head *h = &s->heads[GC_HEAD];
+        if (need <= PAYLOAD(s) && h->blk != LWM_NONE &&
+            h->off + need <= BS(s))
+            blocks = 0;                   /* fits where the GC writes */
+        else
+            blocks = (m->size + HS(s) + CS(s)) / PAYLOAD(s) + 1;
+    }
+    if (blk_free_count(s) < blocks + blk_reserve(s, TIER_GC) + 1)
         return LWM_ERR_NOSPC;
     memset(a, 0, sizeof *a);
     a->head = GC_HEAD;
@@ -3296,7 +3340,10 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
         }
     /* 4. compact the journal when it has grown past the snapshot */
     if (!s->snap_active && !inline_alloc &&
-        s->journal_bytes > snap_trigger(s) &&
+        (s->journal_bytes > snap_trigger(s) ||
+         (s->journal_bytes > 2 * PAYLOAD(s) &&
+          blk_free_count(s) < blk_reserve(s, TIER_USER) +
+                                  LWM_GC_FREE_TARGET)) &&
         blk_free_count(s) > snap_blocks(s) + 1) {
         err = snap_start(s);
         return err ? err : 1;
@@ -3326,8 +3373,8 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
             return 1;
         }
     }
-    /* 6. level wear */
-    if (!inline_alloc) {
+    /* 6. level wear (not while there is no room to move anything) */
+    if (!inline_alloc && !s->gc_stall) {
         err = wear_step(s, floor);
         if (err)
             return err < 0 ? LWM_ERR_IO : 1;
