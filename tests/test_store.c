@@ -2549,6 +2549,7 @@ int main(int argc, char **argv)
 {
     size_t g;
 
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* keep stdout and stderr in order */
     if (argc > 1) {
         rng_state = (uint32_t)strtoul(argv[1], NULL, 0) | 1u;
     }

@@ -265,7 +265,10 @@ static uint32_t blk_reserve(const struct lwm_store *s, int tier)
 {
     switch (tier) {
     case TIER_USER: return 4u + snap_blocks(s);
-    case TIER_GC: return 1u;   /* compaction frees more than it takes */
+    case TIER_GC:
+        /* compaction frees more than it takes, but a snapshot under way
+         * frees nothing until it ends: leave it the room to end */
+        return 1u + (s->snap_active ? snap_blocks(s) : 0u);
     default: return 0;
     }
 }
