@@ -1720,7 +1720,7 @@ static uint32_t wl_count_mboxes(const struct model *m, int user)
 
 static const char *const wl_comps[] = {
     "work", "lists", "family", "projects", "old", "misc", "2023", "2024",
-    "Entw\xc3\xbc" "rfe", "\xe6\x97\xa5\xe6\x9c\xac", "a", "b", "c",
+    "Entw\xc3\xbcrfe", "\xe6\x97\xa5\xe6\x9c\xac", "a", "b", "c",
     "reports", "x", "Travel Plans"
 };
 #define WL_NCOMPS (sizeof(wl_comps) / sizeof(wl_comps[0]))

@@ -3061,6 +3061,16 @@ static int gc_move_start(struct lwm_store *s, const struct lwm_msg *m)
     return 0;
 }
 
+/* Move live body m out of the victim, unless compaction should leave it
+ * (GC_SKIP: a big body) or there is no room now (LWM_ERR_NOSPC). */
+#define GC_SKIP 1
+static int gc_try_move(struct lwm_store *s, const struct lwm_msg *m)
+{
+    if (!s->gc_wear && m->last_n - m->first_n >= GC_MOVE_MAX_BLOCKS)
+        return GC_SKIP;
+    return gc_move_start(s, m);
+}
+
 /* Is the live body at addr one whose chain passes through block v? */
 static int body_covers(struct lwm_store *s, uint32_t addr, uint32_t v,
                        uint32_t vn, struct lwm_msg *m)
@@ -3102,13 +3112,8 @@ static int gc_scan_step(struct lwm_store *s)
                                 lwm_get32(f) >= s->hdr_size
                             ? lwm_get32(f) : BS(s);
             if (body_covers(s, lwm_get32(b + 12), v, vn, &m)) {
-                if (!s->gc_wear &&
-                    m.last_n - m.first_n >= GC_MOVE_MAX_BLOCKS)
-                    goto giveup;
-                err = gc_move_start(s, &m);
-                if (err == LWM_ERR_NOSPC)
-                    goto stall;
-                return err;
+                err = gc_try_move(s, &m);
+                goto moved;
             }
         }
         return 0;
@@ -3136,14 +3141,16 @@ static int gc_scan_step(struct lwm_store *s)
     s->gc_off = next;
     if (last != LWM_NONE && count_refs(s, blk_addr(s, v) + o) &&
         body_info(s, blk_addr(s, v) + o, &m) == 0) {
-        if (!s->gc_wear && m.last_n - m.first_n >= GC_MOVE_MAX_BLOCKS)
-            goto giveup;
-        err = gc_move_start(s, &m);
-        if (err == LWM_ERR_NOSPC)
-            goto stall;
-        return err;
+        err = gc_try_move(s, &m);
+        goto moved;
     }
     return 0;
+moved:
+    if (err == GC_SKIP)
+        goto giveup;
+    if (err == LWM_ERR_NOSPC)
+        goto stall;
+    return err;
 done:
     if (s->blks[v].live == 0 && s->blks[v].pins == 0) {
         s->blks[v].state = LWM_BLK_DIRTY;
