@@ -3327,7 +3327,7 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
         err = gc_scan_step(s);
         return err ? err : 1;
     }
-    if (s->snap_active && !inline_alloc) {
+    if (s->snap_active) {
         err = snap_step(s);
         return err ? err : 1;
     }
@@ -3349,7 +3349,7 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
             return 1;
         }
     /* 4. compact the journal when it has grown past the snapshot */
-    if (!s->snap_active && !inline_alloc &&
+    if (!s->snap_active &&
         (s->journal_bytes > snap_trigger(s) ||
          (s->journal_bytes > 2 * PAYLOAD(s) &&
           blk_free_count(s) < blk_reserve(s, TIER_USER) +
