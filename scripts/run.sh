@@ -18,8 +18,16 @@ if [ ! -f ports/posix/demo_main.c ]; then
          "there is no lwmail-demo to run" >&2
     exit 1
 fi
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$build" -j 2 --target lwmail-demo
+# Build quietly (the demo's own output is what the user asked for); show
+# the log only if the build fails.
+mkdir -p "$build"
+if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
+       cmake --build "$build" -j 2 --target lwmail-demo; } \
+       >"$build/build.log" 2>&1; then
+    cat "$build/build.log" >&2
+    echo "run.sh: build failed" >&2
+    exit 1
+fi
 
 flash=${LWM_FLASH:-$build/data/flash.img}
 mkdir -p "$(dirname "$flash")"
