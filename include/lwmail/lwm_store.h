@@ -165,6 +165,7 @@ struct lwm_append {
     uint32_t len;
     uint32_t crc;
     uint32_t npend;
+    int32_t err;                /* a write failed: the append can only end */
     uint8_t pend[32];           /* a partial program unit */
 };
 

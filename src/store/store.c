@@ -33,6 +33,7 @@
 #define GC_MOVE_MAX_BLOCKS 4u
 
 static int gc_step_(struct lwm_store *s, int inline_alloc);
+static void head_detach(struct lwm_store *s, uint32_t b);
 
 /* ==================================================== flash access === */
 
@@ -224,6 +225,15 @@ static int chain_seek(struct lwm_store *s, uint32_t blk, uint32_t n,
             return err;
         blk = next;
         n -= 1u << x;
+        /* the block must be where the pointer says: a forged pointer
+         * must not send the walk around in circles */
+        if (blk >= NBLK(s) || s->blks[blk].state != LWM_BLK_DATA)
+            return LWM_ERR_CORRUPT;
+        err = fl_read32(s, blk_addr(s, blk) + A_SIZE(s) + 8, &next);
+        if (err)
+            return err;
+        if (next != n)
+            return LWM_ERR_CORRUPT;
     }
     if (blk >= NBLK(s) || s->blks[blk].state != LWM_BLK_DATA)
         return LWM_ERR_CORRUPT;
@@ -285,6 +295,8 @@ static int blk_alloc(struct lwm_store *s, uint8_t type, uint32_t n,
 
     if (tier != TIER_META && blk_free_count(s) <= blk_reserve(s, tier))
         return LWM_ERR_NOSPC;
+    if (s->next_seq == LWM_NONE)
+        return LWM_ERR_CORRUPT;   /* 2^32 allocations: worn out long ago */
     for (;;) {
         best = LWM_NONE;
         for (b = 0; b < NBLK(s); b++) {
@@ -435,8 +447,11 @@ static int rec_read(struct lwm_store *s, const struct jpos *p)
 
 /* Step p to the next valid record (crossing blocks). Returns its size,
  * 0 at the end of the journal. After a 0 return within a block, p moves
- * to the next block. p->off == 0 means "start of p->blk". */
-static int rec_next(struct lwm_store *s, struct jpos *p)
+ * to the next block. p->off == 0 means "start of p->blk". With strict,
+ * a block may only be left where it ends cleanly (erased from there on):
+ * a group must not be completed across damage, so damage returns
+ * LWM_ERR_CORRUPT instead. */
+static int rec_next(struct lwm_store *s, struct jpos *p, int strict)
 {
     for (;;) {
         int n;
@@ -447,6 +462,14 @@ static int rec_next(struct lwm_store *s, struct jpos *p)
         n = rec_read(s, p);
         if (n != 0)
             return n;
+        if (strict && p->off + REC_HDR + REC_CRC <= BS(s)) {
+            n = fl_is_erased(s, blk_addr(s, p->blk) + p->off,
+                             BS(s) - p->off);
+            if (n < 0)
+                return n;
+            if (n == 0)
+                return LWM_ERR_CORRUPT;
+        }
         p->blk = meta_next_blk(s, p->blk);
         p->off = 0;
     }
@@ -554,7 +577,8 @@ static int body_info(struct lwm_store *s, uint32_t body, struct lwm_msg *m)
     if (err)
         return err;
     hcrc = lwm_crc32c(0, h, 12);
-    if (h[0] != BODY_TYPE || lwm_get32(h + 12) != hcrc ||
+    if (h[0] != BODY_TYPE || h[1] != BODY_VERSION ||
+        lwm_get32(h + 12) != hcrc ||
         lwm_get32(c + 16) != lwm_crc32c(hcrc, c, 16))
         return LWM_ERR_CORRUPT;
     m->body = body;
@@ -1185,7 +1209,7 @@ static int replay(struct lwm_store *s, struct jpos p, int *clean)
     *clean = 1;
     for (;;) {
         struct jpos q = p;
-        int n = rec_next(s, &p);
+        int n = rec_next(s, &p, 0);
         if (n < 0)
             return n;
         if (n == 0)
@@ -1196,7 +1220,9 @@ static int replay(struct lwm_store *s, struct jpos p, int *clean)
             int complete = 0;
             g.off += (uint32_t)n;
             for (;;) {
-                int m = rec_next(s, &g);
+                int m = rec_next(s, &g, 1);
+                if (m < 0 && m != LWM_ERR_CORRUPT)
+                    return m;
                 if (m <= 0 || s->rbuf[0] == REC_RESET)
                     break;
                 g.off += (uint32_t)m;
@@ -1217,9 +1243,9 @@ static int replay(struct lwm_store *s, struct jpos p, int *clean)
             /* apply every record of the group */
             p = q;
             for (;;) {
-                int m = rec_next(s, &p);
+                int m = rec_next(s, &p, 1);
                 if (m <= 0)
-                    return m;
+                    return m < 0 && m != LWM_ERR_CORRUPT ? m : 0;
                 rec_apply(s);
                 p.off += (uint32_t)m;
                 if (!(s->rbuf[1] & REC_F_CONT))
@@ -1315,6 +1341,8 @@ static int scan_blocks(struct lwm_store *s)
         crc = lwm_crc32c(crc, h + BLK_B_FIXED, 4 * np);
         if (crc != lwm_get32(h + 16) || np != skip_count(lwm_get32(h + 8)))
             continue;
+        if (lwm_get32(h + 4) == LWM_NONE)
+            continue;             /* no real store gets there: forged */
         e->state = h[0] == BLK_TYPE_META ? LWM_BLK_META : LWM_BLK_DATA;
         e->seq = lwm_get32(h + 4);
         if (e->seq >= s->next_seq)
@@ -1338,7 +1366,7 @@ static int find_snapshot(struct lwm_store *s, uint32_t *blk_r)
     uint32_t cand = LWM_NONE, open_blk = LWM_NONE, open_no = 0,
              open_bytes = 0, max_no = 0;
     for (;;) {
-        int n = rec_next(s, &p);
+        int n = rec_next(s, &p, 0);
         if (n < 0)
             return n;
         if (n == 0)
@@ -1414,7 +1442,7 @@ static void sanitize(struct lwm_store *s)
  * body can't be read are dropped (they were damaged on flash). */
 static int rebuild_accounting(struct lwm_store *s)
 {
-    int m;
+    int m, dropped = 0;
     uint32_t b;
     for (b = 0; b < NBLK(s); b++) {
         s->blks[b].live = 0;
@@ -1435,6 +1463,19 @@ static int rebuild_accounting(struct lwm_store *s)
             if (err == LWM_ERR_IO)
                 return err;
             if (err) {
+                /* Its body is damaged: drop the message, and say so in the
+                 * journal before anything can be erased, or the entry would
+                 * come back at the next mount pointing at whatever body
+                 * then sits at that address. */
+                uint8_t *p = rp(s);
+                lwm_put32(p, mb->id);
+                lwm_put32(p + 4, ++mb->hmodseq);
+                lwm_put16(p + 8, 1);
+                lwm_put32(p + 10, s->msgs[i].uid);
+                err = meta_write(s, REC_EXPUNGE, 0, 14);
+                if (err)
+                    return err;
+                dropped = 1;
                 idx_remove(s, m, i);
                 continue;
             }
@@ -1446,7 +1487,7 @@ static int rebuild_accounting(struct lwm_store *s)
             i++;
         }
     }
-    return 0;
+    return dropped ? fl_sync(s) : 0;
 }
 
 static int mount_(struct lwm_store *s, const struct lwm_flash *f)
@@ -1490,18 +1531,6 @@ static int mount_(struct lwm_store *s, const struct lwm_flash *f)
         else if (last == LWM_NONE || e->seq > s->blks[last].seq)
             last = b;
     }
-    err = rebuild_accounting(s);
-    if (err)
-        return err;
-    for (b = 0; b < NBLK(s); b++) {
-        struct lwm_blk_ent *e = &s->blks[b];
-        /* how full a closed block is isn't on flash: assume full, so GC
-         * never expects more from it than it can give */
-        e->written = PAYLOAD(s);
-        if (e->state == LWM_BLK_DATA && e->live == 0 && e->pins == 0)
-            e->state = LWM_BLK_DIRTY;
-    }
-
     /* where the journal continues: after the last valid record of the
      * newest META block, if everything after it is erased */
     s->journal_bytes = 0;
@@ -1509,7 +1538,7 @@ static int mount_(struct lwm_store *s, const struct lwm_flash *f)
         struct jpos q = { floor_blk, 0 };
         uint32_t end_off = 0;
         for (;;) {
-            int n = rec_next(s, &q);
+            int n = rec_next(s, &q, 0);
             if (n < 0)
                 return n;
             if (n == 0)
@@ -1546,6 +1575,21 @@ static int mount_(struct lwm_store *s, const struct lwm_flash *f)
                 return err;
             }
         }
+    }
+    /* Now that the journal can take records: sizes, live bytes, drops.
+     * Until here no DATA block was dirty, so nothing was erased. */
+    err = rebuild_accounting(s);
+    if (err) {
+        s->mounted = 0;
+        return err;
+    }
+    for (b = 0; b < NBLK(s); b++) {
+        struct lwm_blk_ent *e = &s->blks[b];
+        /* how full a closed block is isn't on flash: assume full, so GC
+         * never expects more from it than it can give */
+        e->written = PAYLOAD(s);
+        if (e->state == LWM_BLK_DATA && e->live == 0 && e->pins == 0)
+            e->state = LWM_BLK_DIRTY;
     }
     if (s->next_user_id == 0)
         s->next_user_id = 1;
@@ -2374,6 +2418,17 @@ static struct lwm_append *append_get(struct lwm_store *s, int a)
     return &s->appends[a];
 }
 
+/* A body that cannot be finished (a write failed part way) keeps an erased
+ * C unit, which ends any scan of its block: its stream must not write
+ * after it, so the stream moves on to a fresh block next time. */
+static void append_drop(struct lwm_store *s, struct lwm_append *a)
+{
+    struct lwm_head *h = &s->heads[a->head];
+    if (h->blk != LWM_NONE)
+        head_detach(s, h->blk);
+    a->used = 0;
+}
+
 int lwm_append_write(struct lwm_store *s, int ai, const void *buf,
                      uint32_t len)
 {
@@ -2381,9 +2436,14 @@ int lwm_append_write(struct lwm_store *s, int ai, const void *buf,
     int err;
     if (!a || (!buf && len))
         return LWM_ERR_INVAL;
+    if (a->err)
+        return a->err;
     if ((err = mutate_ok(s)) != 0)
         return err;
-    return body_write(s, a, buf, len, 0);
+    err = body_write(s, a, buf, len, 0);
+    if (err)
+        a->err = err;   /* some bytes may be missing: never commit it */
+    return err;
 }
 
 void lwm_append_abort(struct lwm_store *s, int ai)
@@ -2391,9 +2451,9 @@ void lwm_append_abort(struct lwm_store *s, int ai)
     struct lwm_append *a = append_get(s, ai);
     if (!a)
         return;
-    /* mark the body aborted so scans can step over it; if that fails the
-     * store is in the failed state and a remount sorts it out */
-    (void)body_finish(s, a, 1, NULL);
+    /* mark the body aborted so scans can step over it */
+    if (a->err || body_finish(s, a, 1, NULL) != 0)
+        append_drop(s, a);
     a->used = 0;
 }
 
@@ -2418,8 +2478,11 @@ int lwm_append_commit(struct lwm_store *s, int ai)
 
     if (!a)
         return LWM_ERR_INVAL;
-    if ((err = mutate_ok(s)) != 0)
-        goto out;
+    if (a->err || (err = mutate_ok(s)) != 0) {
+        err = a->err ? a->err : err;
+        append_drop(s, a);
+        return err;
+    }
     mb = mbox_by_id(s, a->mbox_id, &slot);
     if (!mb || (mb->attrs & LWM_MBOX_NOSELECT)) {
         err = LWM_ERR_NOENT;            /* deleted while we appended */
@@ -2432,8 +2495,11 @@ int lwm_append_commit(struct lwm_store *s, int ai)
         goto out;
     }
     err = body_finish(s, a, 0, &msg);
-    if (!err)
-        err = fl_sync(s);
+    if (err) {
+        append_drop(s, a);
+        return err;
+    }
+    err = fl_sync(s);
     if (!err)
         err = journal_room(s, 64, 0);
     if (err)
@@ -2893,6 +2959,8 @@ static int is_open(const struct lwm_store *s, uint32_t b)
 static void head_detach(struct lwm_store *s, uint32_t b)
 {
     int i;
+    if (b == LWM_NONE)
+        return;
     for (i = 0; i <= LWM_STORE_MAX_APPENDS; i++)
         if (s->heads[i].blk == b) {
             if (i != GC_HEAD)
@@ -2926,8 +2994,17 @@ static int gc_copy_finish(struct lwm_store *s)
     int m, err;
 
     err = body_finish(s, &s->gc_copy, 0, &nm);
-    if (!err)
-        err = fl_sync(s);
+    if (err) {
+        head_detach(s, s->heads[s->gc_copy.head].blk);
+        s->gc_src = LWM_NONE;
+        s->gc_victim = LWM_NONE;
+        if (err == LWM_ERR_NOSPC) {
+            s->gc_stall = 1;
+            return 0;
+        }
+        return err;
+    }
+    err = fl_sync(s);
     if (err)
         return err;
     refs = count_refs(s, s->gc_src);
@@ -2973,8 +3050,10 @@ static int gc_copy_finish(struct lwm_store *s)
         if (err)
             return err;
         err = body_info(s, s->gc_src, &om);
-        if (err)
+        if (err) {
+            s->gc_src = LWM_NONE;
             return err == LWM_ERR_NOENT ? LWM_ERR_CORRUPT : err;
+        }
         for (i = 0; i < s->nmsgs; i++) {
             if (s->msgs[i].body != s->gc_src)
                 continue;
@@ -3007,8 +3086,9 @@ static int gc_copy_step(struct lwm_store *s)
         if (err >= 0)
             err = body_write(s, a, s->buf, n, 1);
         if (err == LWM_ERR_NOSPC) {
-            /* no room to finish a big move: give it up cleanly */
-            (void)body_finish(s, a, 1, NULL);
+            /* no room to finish a big move: give it up; the GC stream
+             * goes on in a fresh block, past the unfinished copy */
+            head_detach(s, s->heads[a->head].blk);
             s->gc_src = LWM_NONE;
             s->gc_victim = LWM_NONE;
             s->gc_stall = 1;
@@ -3126,7 +3206,8 @@ static int gc_scan_step(struct lwm_store *s)
     if (err)
         return err;
     hcrc = lwm_crc32c(0, h, 12);
-    if (h[0] != BODY_TYPE || lwm_get32(h + 12) != hcrc ||
+    if (h[0] != BODY_TYPE || h[1] != BODY_VERSION ||
+        lwm_get32(h + 12) != hcrc ||
         lwm_get32(c + 16) != lwm_crc32c(hcrc, c, 16))
         goto done; /* erased, or torn by a power cut: nothing after it */
     len = lwm_get32(c);
