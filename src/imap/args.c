@@ -1,0 +1,256 @@
+/*
+ * lwmail IMAP - sequence sets and dates (see args.h for the grammar).
+ */
+#include "args.h"
+
+/* ------------------------------------------------------- sequence sets */
+
+/* Parse a seq-number at p[*i]: 1..2^32-1, or "*" (returned as 0). */
+static int seq_number(const uint8_t *p, size_t len, size_t *i, uint32_t *n)
+{
+    uint64_t v = 0;
+    size_t start = *i;
+    if (*i < len && p[*i] == '*') {
+        (*i)++;
+        *n = 0;
+        return 1;
+    }
+    if (*i < len && p[*i] == '0')
+        return 0;                               /* nz-number */
+    while (*i < len && p[*i] >= '0' && p[*i] <= '9') {
+        v = v * 10 + (uint64_t)(p[*i] - '0');
+        if (v > 0xFFFFFFFFull)
+            return 0;
+        (*i)++;
+    }
+    if (*i == start)
+        return 0;
+    *n = (uint32_t)v;
+    return 1;
+}
+
+int lwm_seqset_valid(const uint8_t *p, size_t len, int allow_dollar)
+{
+    size_t i = 0;
+    uint32_t n;
+    if (allow_dollar && len == 1 && p[0] == '$')
+        return 1;
+    if (len == 0)
+        return 0;
+    for (;;) {
+        if (!seq_number(p, len, &i, &n))
+            return 0;
+        if (i < len && p[i] == ':') {
+            i++;
+            if (!seq_number(p, len, &i, &n))
+                return 0;
+        }
+        if (i == len)
+            return 1;
+        if (p[i] != ',')
+            return 0;
+        i++;
+    }
+}
+
+void lwm_seqset_begin(struct lwm_seqset_it *it, const uint8_t *p,
+                      size_t len, uint32_t star)
+{
+    it->p = p;
+    it->len = len;
+    it->pos = 0;
+    it->star = star;
+}
+
+int lwm_seqset_next(struct lwm_seqset_it *it, uint32_t *lo, uint32_t *hi)
+{
+    uint32_t a, b;
+    if (it->pos >= it->len)
+        return 0;
+    if (!seq_number(it->p, it->len, &it->pos, &a))
+        return 0;
+    b = a;
+    if (it->pos < it->len && it->p[it->pos] == ':') {
+        it->pos++;
+        if (!seq_number(it->p, it->len, &it->pos, &b))
+            return 0;
+    }
+    if (it->pos < it->len && it->p[it->pos] == ',')
+        it->pos++;
+    if (a == 0)
+        a = it->star;
+    if (b == 0)
+        b = it->star;
+    *lo = a < b ? a : b;
+    *hi = a < b ? b : a;
+    return 1;
+}
+
+int lwm_seqset_has(const uint8_t *p, size_t len, uint32_t star, uint32_t n)
+{
+    struct lwm_seqset_it it;
+    uint32_t lo, hi;
+    lwm_seqset_begin(&it, p, len, star);
+    while (lwm_seqset_next(&it, &lo, &hi))
+        if (n >= lo && n <= hi)
+            return 1;
+    return 0;
+}
+
+/* --------------------------------------------------------------- dates */
+
+static const char months[12][4] = { "jan", "feb", "mar", "apr", "may",
+                                    "jun", "jul", "aug", "sep", "oct",
+                                    "nov", "dec" };
+static const char month_names[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
+                                         "Jun", "Jul", "Aug", "Sep", "Oct",
+                                         "Nov", "Dec" };
+static const uint16_t days_before_month[12] = { 0, 31, 59, 90, 120, 151,
+                                                181, 212, 243, 273, 304,
+                                                334 };
+
+static int is_leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days from 0001-01-01 to y-01-01 in the proleptic Gregorian calendar. */
+static int64_t days_to_year(int64_t y)
+{
+    int64_t p = y - 1;
+    return 365 * p + p / 4 - p / 100 + p / 400;
+}
+
+static int64_t civil_to_unix(int64_t y, unsigned mon, unsigned d)
+{
+    int64_t days = days_to_year(y) - days_to_year(1970) +
+                   days_before_month[mon] + (mon > 1 && is_leap(y)) + d - 1;
+    return days * 86400;
+}
+
+static int digits(const uint8_t *p, size_t n, unsigned *v)
+{
+    size_t i;
+    *v = 0;
+    for (i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+        *v = *v * 10 + (unsigned)(p[i] - '0');
+    }
+    return 1;
+}
+
+/* "d-Mon-yyyy" / "dd-Mon-yyyy" (fixed: " d" allowed) at p; *used gets the
+ * length. Returns the midnight UTC or -1. */
+static int64_t date_text(const uint8_t *p, size_t len, int fixed,
+                         size_t *used)
+{
+    size_t i = 0;
+    unsigned d, y, m, k;
+    if (fixed && len > 0 && p[0] == ' ')
+        i = 1;                                  /* date-day-fixed */
+    if (len >= i + 2 && p[i + 1] != '-') {
+        if (!digits(p + i, 2, &d))
+            return -1;
+        i += 2;
+    } else if (len >= i + 1 && (fixed ? i == 1 : 1)) {
+        if (!digits(p + i, 1, &d))
+            return -1;
+        i += 1;
+    } else {
+        return -1;
+    }
+    if (len < i + 9 || p[i] != '-' || p[i + 4] != '-')
+        return -1;
+    for (m = 0; m < 12; m++) {
+        for (k = 0; k < 3; k++) {
+            uint8_t c = p[i + 1 + k];
+            if (c >= 'A' && c <= 'Z')
+                c = (uint8_t)(c + 32);
+            if (c != (uint8_t)months[m][k])
+                break;
+        }
+        if (k == 3)
+            break;
+    }
+    if (m == 12 || !digits(p + i + 5, 4, &y) || y < 1)
+        return -1;
+    k = m == 1 ? 28u + (unsigned)is_leap(y)
+               : (m == 3 || m == 5 || m == 8 || m == 10) ? 30u : 31u;
+    if (d < 1 || d > k)
+        return -1;
+    *used = i + 9;
+    return civil_to_unix(y, m, d);
+}
+
+int64_t lwm_imap_date(const uint8_t *p, size_t len)
+{
+    size_t used;
+    int64_t t = date_text(p, len, 0, &used);
+    return t >= 0 && used == len ? t : -1;
+}
+
+int64_t lwm_imap_datetime(const uint8_t *p, size_t len)
+{
+    size_t i;
+    unsigned hh, mm, ss, zh, zm;
+    int64_t t = date_text(p, len, 1, &i);
+    if (t < 0 || len != i + 15 || p[i] != ' ' || p[i + 3] != ':' ||
+        p[i + 6] != ':' || p[i + 9] != ' ' ||
+        (p[i + 10] != '+' && p[i + 10] != '-') ||
+        !digits(p + i + 1, 2, &hh) || !digits(p + i + 4, 2, &mm) ||
+        !digits(p + i + 7, 2, &ss) || !digits(p + i + 11, 2, &zh) ||
+        !digits(p + i + 13, 2, &zm) || hh > 23 || mm > 59 || ss > 60 ||
+        zm > 59)
+        return -1;
+    t += hh * 3600 + mm * 60 + ss;
+    /* the zone says how far local time is ahead of UTC */
+    if (p[i + 10] == '+')
+        t -= zh * 3600 + zm * 60;
+    else
+        t += zh * 3600 + zm * 60;
+    return t;
+}
+
+void lwm_imap_format_datetime(int64_t t, char out[27])
+{
+    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+    int64_t secs = t - days * 86400, y = 1970 + days / 366, rest;
+    unsigned m = 0, d, hh, mm, ss, i;
+    /* find the year: days_to_year is monotonic */
+    while (days_to_year(y + 1) - days_to_year(1970) <= days)
+        y++;
+    while (days_to_year(y) - days_to_year(1970) > days)
+        y--;
+    rest = days - (days_to_year(y) - days_to_year(1970));
+    while (m < 11 &&
+           days_before_month[m + 1] + (m + 1 > 1 && is_leap(y)) <= rest)
+        m++;
+    d = (unsigned)(rest - days_before_month[m] - (m > 1 && is_leap(y))) + 1;
+    hh = (unsigned)(secs / 3600);
+    mm = (unsigned)(secs / 60 % 60);
+    ss = (unsigned)(secs % 60);
+    out[0] = (char)('0' + d / 10);
+    out[1] = (char)('0' + d % 10);
+    out[2] = '-';
+    for (i = 0; i < 3; i++)
+        out[3 + i] = month_names[m][i];
+    out[6] = '-';
+    out[7] = (char)('0' + y / 1000 % 10);
+    out[8] = (char)('0' + y / 100 % 10);
+    out[9] = (char)('0' + y / 10 % 10);
+    out[10] = (char)('0' + y % 10);
+    out[11] = ' ';
+    out[12] = (char)('0' + hh / 10);
+    out[13] = (char)('0' + hh % 10);
+    out[14] = ':';
+    out[15] = (char)('0' + mm / 10);
+    out[16] = (char)('0' + mm % 10);
+    out[17] = ':';
+    out[18] = (char)('0' + ss / 10);
+    out[19] = (char)('0' + ss % 10);
+    out[20] = ' ';
+    out[21] = '+';
+    out[22] = out[23] = out[24] = out[25] = '0';
+    out[26] = 0;
+}
