@@ -1936,17 +1936,16 @@ int lwm_mbox_info(struct lwm_store *s, int m, struct lwm_mbox_info *r)
     return 0;
 }
 
-/* Create canon and its missing parents in one group (attrs on the leaf). */
-static int create_with_parents(struct lwm_store *s, int user,
-                               const char *canon, uint16_t attrs,
-                               struct lwm_mbox_ent *pre, int npre)
+/* Plan new mailboxes for every prefix of canon that does not exist yet,
+ * canon included (it gets attrs), into mb[0..max). Returns how many, or
+ * LWM_ERR_NOMEM (too deep, or no free slots) with the counters restored. */
+static int plan_missing(struct lwm_store *s, int user, const char *canon,
+                        uint16_t attrs, struct lwm_mbox_ent *mb, int max)
 {
-    struct lwm_mbox_ent mb[8];
     char part[LWM_MBOX_NAME_MAX + 1];
     size_t len = strlen(canon), i;
-    int n = 0, k, err;
     uint32_t save_id = s->next_mbox_id, save_uv = s->next_uidvalidity;
-
+    int n = 0;
     for (i = 1; i <= len; i++) {
         if (i < len && canon[i] != '/')
             continue;
@@ -1954,13 +1953,28 @@ static int create_with_parents(struct lwm_store *s, int user,
         part[i] = 0;
         if (find_canon(s, user, part) >= 0)
             continue;
-        if (n == 8) {
+        if (n == max || n >= free_slots(s)) {
             s->next_mbox_id = save_id;
             s->next_uidvalidity = save_uv;
-            return LWM_ERR_NOMEM;       /* too deep in one go */
+            return LWM_ERR_NOMEM;
         }
         mbox_init(s, &mb[n++], user, part, i == len ? attrs : 0);
     }
+    return n;
+}
+
+/* Create canon and its missing parents in one group (attrs on the leaf). */
+static int create_with_parents(struct lwm_store *s, int user,
+                               const char *canon, uint16_t attrs,
+                               struct lwm_mbox_ent *pre, int npre)
+{
+    struct lwm_mbox_ent mb[8];
+    int n, k, err;
+    uint32_t save_id = s->next_mbox_id, save_uv = s->next_uidvalidity;
+
+    n = plan_missing(s, user, canon, attrs, mb, 8);
+    if (n < 0)
+        return n;
     if (n + npre > free_slots(s) || journal_room(s, 160u * (uint32_t)(n + npre), 0)) {
         s->next_mbox_id = save_id;
         s->next_uidvalidity = save_uv;
@@ -2153,25 +2167,11 @@ int lwm_mbox_rename(struct lwm_store *s, int user, const char *from,
          * and its children stay. One group: missing parents, the new
          * mailbox and the move. */
         struct lwm_mbox_ent nb[8];
-        char part[LWM_MBOX_NAME_MAX + 1];
         uint32_t cnt, save_id = s->next_mbox_id,
                       save_uv = s->next_uidvalidity;
-        size_t j;
-        int np = 0;
-        for (j = 1; j <= tl; j++) {
-            if (j < tl && t[j] != '/')
-                continue;
-            memcpy(part, t, j);
-            part[j] = 0;
-            if (find_canon(s, user, part) >= 0)
-                continue;
-            if (np == 8 || np >= free_slots(s)) {
-                s->next_mbox_id = save_id;
-                s->next_uidvalidity = save_uv;
-                return LWM_ERR_NOMEM;
-            }
-            mbox_init(s, &nb[np++], user, part, 0);
-        }
+        int np = plan_missing(s, user, t, 0, nb, 8);
+        if (np < 0)
+            return np;
         err = copy_(s, slot, -1, NULL, 0, 1, &cnt, nb, np);
         if (err < 0) {
             s->next_mbox_id = save_id;
