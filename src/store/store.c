@@ -2758,7 +2758,10 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
         for (i = 0; i < LWM_KEYWORDS_MAX; i++)
             kmap[i] = (uint8_t)i;
     } else {
+        /* names the destination lacks are added in the same group, so a
+         * COPY that fails leaves no keyword behind */
         uint32_t used = 0;
+        tmp = *dm;
         for (i = 0; i < n; i++) {
             uint32_t pos = idx_lower(s, src, uids[i], &found);
             if (found)
@@ -2770,7 +2773,13 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
             if (!(used >> i & 1u) || src == dst)
                 continue;
             kd = lwm_keyword(s, dst, sm->keywords[i],
-                             strlen(sm->keywords[i]), 1);
+                             strlen(sm->keywords[i]), 0);
+            if (kd == LWM_ERR_NOENT) {
+                if (tmp.nkeywords >= LWM_KEYWORDS_MAX || tmp.nkeywords >= 27)
+                    return LWM_ERR_NOMEM;
+                kd = tmp.nkeywords++;
+                strcpy(tmp.keywords[kd], sm->keywords[i]);
+            }
             if (kd < 0)
                 return kd;
             kmap[i] = (uint8_t)kd;
@@ -2779,6 +2788,14 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
     first_uid = dm->uidnext;
     dms = dm->hmodseq + 1;
     sms = sm->hmodseq + 1;
+    if (!pre) {
+        uint8_t kk;
+        for (kk = dm->nkeywords; kk < tmp.nkeywords; kk++) {
+            err = rec_keyword(s, &tmp, kk, REC_F_CONT);
+            if (err)
+                return err;
+        }
+    }
     if (pre) {
         int kk;
         for (kk = 0; kk + 1 < npre; kk++) {
@@ -2845,6 +2862,10 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
         return err;
 
     /* apply to RAM */
+    if (!pre && tmp.nkeywords > dm->nkeywords) {
+        memcpy(dm->keywords, tmp.keywords, sizeof dm->keywords);
+        dm->nkeywords = tmp.nkeywords;
+    }
     if (pre) {
         int kk;
         for (kk = 0; kk + 1 < npre; kk++)
