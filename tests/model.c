@@ -640,6 +640,15 @@ uint32_t model_msg_total(const struct model *m)
 static uint32_t model_marks[65536];
 static uint32_t model_epoch;
 
+/* Summaries: most messages get one, its size and bytes follow from the
+ * content id (bytes as for a body with the id XORed). */
+#define MODEL_SUM_XOR 0x5A5A5A5Au
+static uint32_t model_sum_len(uint32_t cid)
+{
+    uint32_t x = model_mix(cid ^ 0x77u);
+    return x % 4u == 0 ? 0 : x / 4u % 700u;
+}
+
 uint32_t model_live_bytes(const struct model *m)
 {
     uint32_t live = 0, k;
@@ -654,7 +663,8 @@ uint32_t model_live_bytes(const struct model *m)
             uint32_t c = mb->msgs[k].cid & 0xFFFFu;
             if (model_marks[c] != model_epoch) {
                 model_marks[c] = model_epoch;
-                live += mb->msgs[k].len + 64u;
+                live += mb->msgs[k].len + model_sum_len(mb->msgs[k].cid) +
+                        64u;
             }
         }
     }
@@ -744,6 +754,22 @@ static int model_compare_body(struct model *m, struct lwm_store *s,
     if (n != 0) {
         return model_fail(m->err, "%s: msg_read at the end returned %d",
                           where, n);
+    }
+    /* the summary stored with it */
+    {
+        uint32_t sl = model_sum_len(mm->cid), d;
+        if (msg->sum_len != sl) {
+            return model_fail(m->err, "%s: summary of %lu bytes, expected "
+                              "%lu", where, (unsigned long)msg->sum_len,
+                              (unsigned long)sl);
+        }
+        n = lwm_msg_summary(s, msg, 0, model_rbuf, sl + 8);
+        model_body_fill(mm->cid ^ MODEL_SUM_XOR, 0, model_ebuf, sl);
+        d = n == (int)sl ? model_diff_at(model_rbuf, model_ebuf, sl) : 0;
+        if (n != (int)sl || d < sl) {
+            return model_fail(m->err, "%s: summary differs (read %d of %lu)",
+                              where, n, (unsigned long)sl);
+        }
     }
     /* One read at an odd offset, not from the start. */
     if (mm->len > 1) {
@@ -1272,6 +1298,25 @@ static int run_append(struct model_run *r, struct run_stream *st, int n,
         }
         a = &st[plan[i]];
         r->inflight = a->op;
+        /* the message's summary (lwm_append_summary), from its content id */
+        {
+            uint32_t sl = model_sum_len(a->op.cid), done = 0;
+            err = 0;
+            while (!err && done < sl) {
+                uint32_t c = sl - done < 97u ? sl - done : 97u;
+                model_body_fill(a->op.cid ^ MODEL_SUM_XOR, done, model_ebuf,
+                                c);
+                err = lwm_append_summary(r->s, a->h, model_ebuf, c);
+                done += c;
+            }
+            if (err < 0) {
+                run_abort_all(r, st, n);
+                if (err == LWM_ERR_NOSPC) {
+                    return run_nospc(r);
+                }
+                return run_fail(r, "append_summary: %s", model_err_name(err));
+            }
+        }
         err = lwm_append_commit(r->s, a->h);
         if (err <= 0) {
             lwm_append_abort(r->s, a->h);   /* must be harmless */

@@ -457,13 +457,14 @@ static void f_evil_data(uint32_t *x, uint8_t *mem)
     if (which < 2 && fmt.nbodies > 0) {
         uint32_t body = fmt.bodies[below(x, fmt.nbodies)];
         uint8_t *h, *c;
-        if (body == F_NONE || body + f_al(16, u) + 20 > fmt.bs * fmt.nblocks) {
+        if (body == F_NONE || body + f_al(16, u) + 28 > fmt.bs * fmt.nblocks) {
             return;
         }
         h = mem + body;
         c = h + f_al(16, u);
-        if (which == 1) {      /* C: len, last_blk or last_n */
-            uint32_t at = 4 * below(x, 3);
+        if (which == 1) {      /* C: len, last_blk, last_n or sum_len */
+            static const uint32_t fields[4] = { 0, 4, 8, 16 };
+            uint32_t at = fields[below(x, 4)];
             f_put32(c + at, f_evil32(x, f_get32(c + at)));
         }
         if (which == 0 || below(x, 4) == 0) {   /* H: date or first_n */
@@ -471,7 +472,7 @@ static void f_evil_data(uint32_t *x, uint8_t *mem)
             f_put32(h + at, f_evil32(x, f_get32(h + at)));
             f_put32(h + 12, f_crc(0, h, 12));
         }
-        f_put32(c + 16, f_crc(f_get32(h + 12), c, 16));
+        f_put32(c + 24, f_crc(f_get32(h + 12), c, 24));
         return;
     }
     if (fmt.ndata > 0) {       /* part B of a DATA block */

@@ -70,6 +70,12 @@
 #define LWM_MSG_SIZE_MAX (64UL * 1024UL * 1024UL)
 #endif
 
+/** Largest per-message summary (lwm_append_summary) in bytes. It is kept
+ *  on flash with the message, not in RAM. */
+#ifndef LWM_SUMMARY_MAX
+#define LWM_SUMMARY_MAX 16384
+#endif
+
 /** Bytes copied per garbage-collection step (bounds the time one
  *  lwm_store_gc_step() call takes: one erase or this many bytes). */
 #ifndef LWM_GC_STEP_BYTES

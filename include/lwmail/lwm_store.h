@@ -75,6 +75,7 @@ struct lwm_msg {
     uint32_t last_blk;  /* last block of the body (opaque) */
     uint32_t first_n;   /* chain position of the first block (opaque) */
     uint32_t last_n;    /* chain position of the last block (opaque) */
+    uint32_t sum_len;   /* bytes of the summary stored with it (0: none) */
 };
 
 /** A mailbox's state, as returned by lwm_mbox_info(). */
@@ -162,8 +163,10 @@ struct lwm_append {
     uint32_t body;              /* address of the body record */
     uint32_t first_n;
     uint32_t first_seq;         /* seq of the body's first block */
-    uint32_t len;
+    uint32_t len;               /* message bytes */
     uint32_t crc;
+    uint32_t slen;              /* summary bytes (written after the message) */
+    uint32_t scrc;
     uint32_t npend;
     int32_t err;                /* a write failed: the append can only end */
     uint8_t pend[32];           /* a partial program unit */
@@ -317,6 +320,11 @@ int lwm_msg_find(struct lwm_store *s, int mbox, uint32_t uid, int nearest);
 int lwm_msg_read(struct lwm_store *s, const struct lwm_msg *m, uint32_t off,
                  void *buf, uint32_t len);
 
+/** Read up to len bytes of the message's summary from offset off (see
+ *  lwm_append_summary; m->sum_len bytes in all). Returns bytes read. */
+int lwm_msg_summary(struct lwm_store *s, const struct lwm_msg *m,
+                    uint32_t off, void *buf, uint32_t len);
+
 /** Zero-copy: when the flash is memory-mapped, point *p at the message's
  *  bytes from off; returns the contiguous length (>0), 0 at the end, or
  *  LWM_ERR_INVAL when the flash is not mapped. */
@@ -334,6 +342,12 @@ int lwm_append_begin_sized(struct lwm_store *s, int mbox, uint32_t date,
 /** Add bytes to the message being appended. */
 int lwm_append_write(struct lwm_store *s, int a, const void *buf,
                      uint32_t len);
+/** Store an opaque summary with the message being appended (the IMAP
+ *  layer's parsed envelope and MIME structure, so nothing is re-parsed
+ *  later). Call after the last lwm_append_write, before the commit; may be
+ *  called several times to stream it. At most LWM_SUMMARY_MAX bytes. */
+int lwm_append_summary(struct lwm_store *s, int a, const void *buf,
+                       uint32_t len);
 /** Make the message durable and visible; returns its UID (>0). */
 int lwm_append_commit(struct lwm_store *s, int a);
 /** Forget the message being appended (its flash space is reclaimed). */

@@ -559,6 +559,12 @@ static struct lwm_user_ent *user_by_id(struct lwm_store *s, uint32_t id)
 
 /* ========================================================== bodies === */
 
+/* Bytes of the body's stream: the message, then its summary. */
+static uint32_t body_total(const struct lwm_msg *m)
+{
+    return m->size + m->sum_len;
+}
+
 /* Read and check a body's H and C units into m (uid etc. untouched). */
 static int body_info(struct lwm_store *s, uint32_t body, struct lwm_msg *m)
 {
@@ -579,7 +585,7 @@ static int body_info(struct lwm_store *s, uint32_t body, struct lwm_msg *m)
     hcrc = lwm_crc32c(0, h, 12);
     if (h[0] != BODY_TYPE || h[1] != BODY_VERSION ||
         lwm_get32(h + 12) != hcrc ||
-        lwm_get32(c + 16) != lwm_crc32c(hcrc, c, 16))
+        lwm_get32(c + 24) != lwm_crc32c(hcrc, c, 24))
         return LWM_ERR_CORRUPT;
     m->body = body;
     m->date = lwm_get32(h + 4);
@@ -587,21 +593,22 @@ static int body_info(struct lwm_store *s, uint32_t body, struct lwm_msg *m)
     m->size = lwm_get32(c);
     m->last_blk = lwm_get32(c + 4);
     m->last_n = lwm_get32(c + 8);
+    m->sum_len = lwm_get32(c + 16);
     if (m->last_blk == LWM_NONE) /* an aborted body */
         return LWM_ERR_NOENT;
     if (m->last_blk >= NBLK(s) || m->last_n < m->first_n ||
-        m->size > LWM_MSG_SIZE_MAX)
+        m->size > LWM_MSG_SIZE_MAX || m->sum_len > LWM_SUMMARY_MAX)
         return LWM_ERR_CORRUPT;
     if (m->last_n == m->first_n) {
         if (m->last_blk != body / BS(s) ||
-            body % BS(s) + HS(s) + CS(s) + m->size > BS(s))
+            body % BS(s) + HS(s) + CS(s) + body_total(m) > BS(s))
             return LWM_ERR_CORRUPT;
     } else {
         /* the bytes must fill the first block and the middle ones */
         uint64_t avail0 = BS(s) - body % BS(s) - HS(s) - CS(s);
         uint64_t full = (uint64_t)(m->last_n - m->first_n - 1) * PAYLOAD(s);
-        if ((uint64_t)m->size <= avail0 + full ||
-            (uint64_t)m->size > avail0 + full + PAYLOAD(s))
+        if ((uint64_t)body_total(m) <= avail0 + full ||
+            (uint64_t)body_total(m) > avail0 + full + PAYLOAD(s))
             return LWM_ERR_CORRUPT;
     }
     return 0;
@@ -610,7 +617,7 @@ static int body_info(struct lwm_store *s, uint32_t body, struct lwm_msg *m)
 /* Bytes a single-block body occupies (for live accounting). */
 static uint32_t body_span1(const struct lwm_store *s, const struct lwm_msg *m)
 {
-    return HS(s) + CS(s) + lwm_align_up(m->size, s->unit);
+    return HS(s) + CS(s) + lwm_align_up(body_total(m), s->unit);
 }
 
 /* Add (sign = +1) or remove (-1) one reference's worth of live bytes and
@@ -629,7 +636,7 @@ static int body_account_(struct lwm_store *s, const struct lwm_msg *m,
         /* walk back from the last block along ptr[0] */
         uint32_t blk = m->last_blk, n = m->last_n;
         uint32_t avail0 = BS(s) - m->body % BS(s) - HS(s) - CS(s);
-        uint32_t rest = m->size - avail0 -
+        uint32_t rest = body_total(m) - avail0 -
                         (m->last_n - m->first_n - 1) * PAYLOAD(s);
         for (;;) {
             struct lwm_blk_ent *e;
@@ -672,7 +679,7 @@ static int body_locate(struct lwm_store *s, const struct lwm_msg *m,
     uint32_t first = m->body / BS(s);
     uint32_t off0 = m->body % BS(s) + HS(s) + CS(s);
     uint32_t avail0 = BS(s) - off0;
-    uint32_t left = m->size - off;
+    uint32_t left = body_total(m) - off;
     if (off < avail0) {
         *addr_r = blk_addr(s, first) + off0 + off;
         *avail_r = avail0 - off < left ? avail0 - off : left;
@@ -767,6 +774,8 @@ static int body_begin(struct lwm_store *s, struct lwm_append *a,
     a->first_seq = s->blks[h->blk].seq;
     a->len = 0;
     a->crc = 0;
+    a->slen = 0;
+    a->scrc = 0;
     a->npend = 0;
     h->off += HS(s) + CS(s);
     s->blks[h->blk].written = h->off - s->hdr_size;
@@ -797,15 +806,13 @@ static int body_prog(struct lwm_store *s, struct lwm_append *a,
     return 0;
 }
 
-static int body_write(struct lwm_store *s, struct lwm_append *a,
-                      const uint8_t *p, uint32_t len, int tier)
+/* Append bytes to the body's stream (message or summary), in whole units
+ * through the partial-unit buffer. */
+static int stream_write(struct lwm_store *s, struct lwm_append *a,
+                        const uint8_t *p, uint32_t len, int tier)
 {
     uint32_t u = s->unit;
     int err;
-    if ((uint64_t)a->len + len > LWM_MSG_SIZE_MAX)
-        return LWM_ERR_FBIG;
-    a->crc = lwm_crc32c(a->crc, p, len);
-    a->len += len;
     while (len > 0) {
         if (a->npend == 0 && len >= u) {
             uint32_t n = len - len % u;
@@ -830,6 +837,28 @@ static int body_write(struct lwm_store *s, struct lwm_append *a,
         }
     }
     return 0;
+}
+
+static int body_write(struct lwm_store *s, struct lwm_append *a,
+                      const uint8_t *p, uint32_t len, int tier)
+{
+    if (a->slen)
+        return LWM_ERR_INVAL;           /* the summary has begun */
+    if ((uint64_t)a->len + len > LWM_MSG_SIZE_MAX)
+        return LWM_ERR_FBIG;
+    a->crc = lwm_crc32c(a->crc, p, len);
+    a->len += len;
+    return stream_write(s, a, p, len, tier);
+}
+
+static int summary_write(struct lwm_store *s, struct lwm_append *a,
+                         const uint8_t *p, uint32_t len, int tier)
+{
+    if ((uint64_t)a->slen + len > LWM_SUMMARY_MAX)
+        return LWM_ERR_FBIG;
+    a->scrc = lwm_crc32c(a->scrc, p, len);
+    a->slen += len;
+    return stream_write(s, a, p, len, tier);
 }
 
 static uint32_t first_unit_crc(uint32_t seq, uint32_t off)
@@ -868,7 +897,9 @@ static int body_finish(struct lwm_store *s, struct lwm_append *a,
     lwm_put32(c + 4, aborted ? LWM_NONE : h->blk);
     lwm_put32(c + 8, h->n);
     lwm_put32(c + 12, a->crc);
-    lwm_put32(c + 16, lwm_crc32c(hcrc, c, 16));
+    lwm_put32(c + 16, a->slen);
+    lwm_put32(c + 20, a->scrc);
+    lwm_put32(c + 24, lwm_crc32c(hcrc, c, 24));
     err = fl_prog(s, a->body + HS(s), c, CS(s));
     if (err)
         return err;
@@ -891,6 +922,7 @@ static int body_finish(struct lwm_store *s, struct lwm_append *a,
         m->body = a->body;
         m->date = a->date;
         m->size = a->len;
+        m->sum_len = a->slen;
         m->first_n = a->first_n;
         m->last_blk = h->blk;
         m->last_n = h->n;
@@ -2319,8 +2351,10 @@ int lwm_msg_find(struct lwm_store *s, int m, uint32_t uid, int nearest)
     return (int)(pos - s->mboxes[m].first);
 }
 
-int lwm_msg_read(struct lwm_store *s, const struct lwm_msg *m, uint32_t off,
-                 void *buf, uint32_t len)
+/* Read stream bytes [base + off, base + end) of body m. */
+static int stream_read(struct lwm_store *s, const struct lwm_msg *m,
+                       uint32_t base, uint32_t end, uint32_t off, void *buf,
+                       uint32_t len)
 {
     uint8_t *out = buf;
     uint32_t done = 0;
@@ -2328,10 +2362,11 @@ int lwm_msg_read(struct lwm_store *s, const struct lwm_msg *m, uint32_t off,
         return LWM_ERR_NOTMOUNTED;
     if (!m || (!buf && len))
         return LWM_ERR_INVAL;
-    if (off >= m->size)
+    if (off >= end)
         return 0;
-    if (len > m->size - off)
-        len = m->size - off;
+    if (len > end - off)
+        len = end - off;
+    off += base;
     if (len > 0x7FFFFFFFu)
         len = 0x7FFFFFFFu;
     while (done < len) {
@@ -2349,6 +2384,19 @@ int lwm_msg_read(struct lwm_store *s, const struct lwm_msg *m, uint32_t off,
     return (int)done;
 }
 
+int lwm_msg_read(struct lwm_store *s, const struct lwm_msg *m, uint32_t off,
+                 void *buf, uint32_t len)
+{
+    return m ? stream_read(s, m, 0, m->size, off, buf, len) : LWM_ERR_INVAL;
+}
+
+int lwm_msg_summary(struct lwm_store *s, const struct lwm_msg *m,
+                    uint32_t off, void *buf, uint32_t len)
+{
+    return m ? stream_read(s, m, m->size, m->sum_len, off, buf, len)
+             : LWM_ERR_INVAL;
+}
+
 int lwm_msg_ptr(struct lwm_store *s, const struct lwm_msg *m, uint32_t off,
                 const uint8_t **p)
 {
@@ -2363,6 +2411,8 @@ int lwm_msg_ptr(struct lwm_store *s, const struct lwm_msg *m, uint32_t off,
     err = body_locate(s, m, off, &addr, &avail);
     if (err)
         return err;
+    if (avail > m->size - off)
+        avail = m->size - off;          /* the summary is not the message */
     *p = s->flash->mapped + addr;
     return avail > 0x7FFFFFFFu ? 0x7FFFFFFF : (int)avail;
 }
@@ -2443,6 +2493,23 @@ int lwm_append_write(struct lwm_store *s, int ai, const void *buf,
     err = body_write(s, a, buf, len, 0);
     if (err)
         a->err = err;   /* some bytes may be missing: never commit it */
+    return err;
+}
+
+int lwm_append_summary(struct lwm_store *s, int ai, const void *buf,
+                       uint32_t len)
+{
+    struct lwm_append *a = append_get(s, ai);
+    int err;
+    if (!a || (!buf && len))
+        return LWM_ERR_INVAL;
+    if (a->err)
+        return a->err;
+    if ((err = mutate_ok(s)) != 0)
+        return err;
+    err = summary_write(s, a, buf, len, 0);
+    if (err && err != LWM_ERR_FBIG)
+        a->err = err;
     return err;
 }
 
@@ -3093,19 +3160,24 @@ static int gc_copy_finish(struct lwm_store *s)
 static int gc_copy_step(struct lwm_store *s)
 {
     struct lwm_append *a = &s->gc_copy;
-    uint32_t budget = LWM_GC_STEP_BYTES, size = s->gc_src_msg.size;
-    while (a->len < size && budget > 0) {
-        uint32_t n = size - a->len;
+    const struct lwm_msg *m = &s->gc_src_msg;
+    uint32_t budget = LWM_GC_STEP_BYTES, size = m->size;
+    while (a->len + a->slen < size + m->sum_len && budget > 0) {
+        int sum = a->len == size;       /* the message is done: summary */
+        uint32_t at = sum ? a->slen : a->len;
+        uint32_t n = (sum ? m->sum_len : size) - at;
         int err;
         if (n > sizeof s->buf)
             n = sizeof s->buf;
         if (n > budget)
             n = budget;
-        err = lwm_msg_read(s, &s->gc_src_msg, a->len, s->buf, n);
+        err = sum ? lwm_msg_summary(s, m, at, s->buf, n)
+                  : lwm_msg_read(s, m, at, s->buf, n);
         if (err >= 0 && (uint32_t)err != n)
             err = LWM_ERR_CORRUPT;
         if (err >= 0)
-            err = body_write(s, a, s->buf, n, 1);
+            err = sum ? summary_write(s, a, s->buf, n, 1)
+                      : body_write(s, a, s->buf, n, 1);
         if (err == LWM_ERR_NOSPC) {
             /* no room to finish a big move: give it up; the GC stream
              * goes on in a fresh block, past the unfinished copy */
@@ -3119,7 +3191,7 @@ static int gc_copy_step(struct lwm_store *s)
             return err;
         budget -= n;
     }
-    if (a->len == size)
+    if (a->len == size && a->slen == m->sum_len)
         return gc_copy_finish(s);
     return 0;
 }
@@ -3134,8 +3206,8 @@ static int gc_move_start(struct lwm_store *s, const struct lwm_msg *m)
      * packs right after the last (no tail is left unwritten in the GC's
      * blocks, which GC would never get back); a big one (moved only for
      * wear) gets blocks of its own. */
-    if (m->size <= PAYLOAD(s) - HS(s) - CS(s))
-        need += lwm_align_up(m->size, s->unit);
+    if (body_total(m) <= PAYLOAD(s) - HS(s) - CS(s))
+        need += lwm_align_up(body_total(m), s->unit);
     else if (m->last_n - m->first_n >= GC_MOVE_MAX_BLOCKS)
         need += BS(s);
     {
@@ -3144,7 +3216,7 @@ static int gc_move_start(struct lwm_store *s, const struct lwm_msg *m)
             h->off + need <= BS(s))
             blocks = 0;                   /* fits where the GC writes */
         else
-            blocks = (m->size + HS(s) + CS(s)) / PAYLOAD(s) + 1;
+            blocks = (body_total(m) + HS(s) + CS(s)) / PAYLOAD(s) + 1;
     }
     if (blk_free_count(s) < blocks + blk_reserve(s, TIER_GC) + 1)
         return LWM_ERR_NOSPC;
@@ -3229,9 +3301,12 @@ static int gc_scan_step(struct lwm_store *s)
     hcrc = lwm_crc32c(0, h, 12);
     if (h[0] != BODY_TYPE || h[1] != BODY_VERSION ||
         lwm_get32(h + 12) != hcrc ||
-        lwm_get32(c + 16) != lwm_crc32c(hcrc, c, 16))
+        lwm_get32(c + 24) != lwm_crc32c(hcrc, c, 24))
         goto done; /* erased, or torn by a power cut: nothing after it */
     len = lwm_get32(c);
+    if (lwm_get32(c + 16) > LWM_SUMMARY_MAX)
+        goto done;
+    len += lwm_get32(c + 16);           /* the summary follows the message */
     last = lwm_get32(c + 4);
     first_n = lwm_get32(h + 8);
     last_n = lwm_get32(c + 8);
@@ -3512,18 +3587,23 @@ int lwm_store_gc_force(struct lwm_store *s)
 static int check_body_crc(struct lwm_store *s, const struct lwm_msg *m)
 {
     uint8_t c[BODY_C_BYTES];
-    uint32_t off = 0, crc = 0;
-    int err = fl_read(s, m->body + HS(s), c, sizeof c);
+    int part, err = fl_read(s, m->body + HS(s), c, sizeof c);
     if (err)
         return err;
-    while (off < m->size) {
-        int n = lwm_msg_read(s, m, off, s->buf, sizeof s->buf);
-        if (n <= 0)
-            return n < 0 ? n : LWM_ERR_CORRUPT;
-        crc = lwm_crc32c(crc, s->buf, (uint32_t)n);
-        off += (uint32_t)n;
+    for (part = 0; part < 2; part++) {   /* message, then summary */
+        uint32_t off = 0, crc = 0, end = part ? m->sum_len : m->size;
+        while (off < end) {
+            int n = part ? lwm_msg_summary(s, m, off, s->buf, sizeof s->buf)
+                         : lwm_msg_read(s, m, off, s->buf, sizeof s->buf);
+            if (n <= 0)
+                return n < 0 ? n : LWM_ERR_CORRUPT;
+            crc = lwm_crc32c(crc, s->buf, (uint32_t)n);
+            off += (uint32_t)n;
+        }
+        if (crc != lwm_get32(c + (part ? 20 : 12)))
+            return LWM_ERR_CORRUPT;
     }
-    return crc == lwm_get32(c + 12) ? 0 : LWM_ERR_CORRUPT;
+    return 0;
 }
 
 int lwm_store_check(struct lwm_store *s, int check_bodies)

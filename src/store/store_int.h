@@ -34,7 +34,7 @@
 #define BODY_TYPE        0x42u  /* 'B' */
 #define BODY_VERSION     1u
 #define BODY_H_BYTES     16u
-#define BODY_C_BYTES     20u
+#define BODY_C_BYTES     28u
 
 /* Journal records. */
 #define REC_HDR          4u     /* type, flags, len16 */
