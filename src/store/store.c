@@ -1474,7 +1474,7 @@ static void sanitize(struct lwm_store *s)
  * body can't be read are dropped (they were damaged on flash). */
 static int rebuild_accounting(struct lwm_store *s)
 {
-    int m, dropped = 0;
+    int m;
     uint32_t b;
     for (b = 0; b < NBLK(s); b++) {
         s->blks[b].live = 0;
@@ -1495,20 +1495,12 @@ static int rebuild_accounting(struct lwm_store *s)
             if (err == LWM_ERR_IO)
                 return err;
             if (err) {
-                /* Its body is damaged: drop the message, and say so in the
-                 * journal before anything can be erased, or the entry would
-                 * come back at the next mount pointing at whatever body
-                 * then sits at that address. */
-                uint8_t *p = rp(s);
-                lwm_put32(p, mb->id);
-                lwm_put32(p + 4, ++mb->hmodseq);
-                lwm_put16(p + 8, 1);
-                lwm_put32(p + 10, s->msgs[i].uid);
-                err = meta_write(s, REC_EXPUNGE, 0, 14);
-                if (err)
-                    return err;
-                dropped = 1;
-                idx_remove(s, m, i);
+                /* Its body is damaged: the message goes. Mark it here and
+                 * let journal_drops() record that once the journal can take
+                 * records (it must be on flash before the body's address
+                 * can hold another body). */
+                s->msgs[i].body = LWM_NONE;
+                i++;
                 continue;
             }
             if (!(s->msgs[i].flags & LWM_FLAG_SEEN))
@@ -1517,6 +1509,38 @@ static int rebuild_accounting(struct lwm_store *s)
                 mb->deleted++;
             mb->size += msg.size;
             i++;
+        }
+    }
+    return 0;
+}
+
+/* Write an EXPUNGE for every message rebuild_accounting() dropped, sync,
+ * and take them out of the index. Mount calls it before GC can run, so
+ * no block is reused before the drops are durable. */
+static int journal_drops(struct lwm_store *s)
+{
+    int m, dropped = 0;
+    for (m = 0; m < LWM_STORE_MAX_MBOXES; m++) {
+        struct lwm_mbox_ent *mb = &s->mboxes[m];
+        uint32_t i;
+        if (!mb->id)
+            continue;
+        for (i = mb->first; i < mb->first + mb->count;) {
+            uint8_t *p = rp(s);
+            int err;
+            if (s->msgs[i].body != LWM_NONE) {
+                i++;
+                continue;
+            }
+            lwm_put32(p, mb->id);
+            lwm_put32(p + 4, ++mb->hmodseq);
+            lwm_put16(p + 8, 1);
+            lwm_put32(p + 10, s->msgs[i].uid);
+            err = meta_write(s, REC_EXPUNGE, 0, 14);
+            if (err)
+                return err;
+            dropped = 1;
+            idx_remove(s, m, i);
         }
     }
     return dropped ? fl_sync(s) : 0;
@@ -1563,6 +1587,22 @@ static int mount_(struct lwm_store *s, const struct lwm_flash *f)
         else if (last == LWM_NONE || e->seq > s->blks[last].seq)
             last = b;
     }
+    /* sizes and live bytes; bodies nothing refers to are garbage (a body
+     * only damaged entries referred to may be erased before their drop is
+     * journaled: those entries fail their check again at the next mount,
+     * as the block no longer holds DATA) */
+    err = rebuild_accounting(s);
+    if (err)
+        return err;
+    for (b = 0; b < NBLK(s); b++) {
+        struct lwm_blk_ent *e = &s->blks[b];
+        /* how full a closed block is isn't on flash: assume full, so GC
+         * never expects more from it than it can give */
+        e->written = PAYLOAD(s);
+        if (e->state == LWM_BLK_DATA && e->live == 0 && e->pins == 0)
+            e->state = LWM_BLK_DIRTY;
+    }
+
     /* where the journal continues: after the last valid record of the
      * newest META block, if everything after it is erased */
     s->journal_bytes = 0;
@@ -1608,20 +1648,12 @@ static int mount_(struct lwm_store *s, const struct lwm_flash *f)
             }
         }
     }
-    /* Now that the journal can take records: sizes, live bytes, drops.
-     * Until here no DATA block was dirty, so nothing was erased. */
-    err = rebuild_accounting(s);
+    /* the messages whose bodies are damaged go, durably, before anything
+     * else is written */
+    err = journal_drops(s);
     if (err) {
         s->mounted = 0;
         return err;
-    }
-    for (b = 0; b < NBLK(s); b++) {
-        struct lwm_blk_ent *e = &s->blks[b];
-        /* how full a closed block is isn't on flash: assume full, so GC
-         * never expects more from it than it can give */
-        e->written = PAYLOAD(s);
-        if (e->state == LWM_BLK_DATA && e->live == 0 && e->pins == 0)
-            e->state = LWM_BLK_DIRTY;
     }
     if (s->next_user_id == 0)
         s->next_user_id = 1;
