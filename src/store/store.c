@@ -3491,7 +3491,7 @@ static int snap_step(struct lwm_store *s)
 
 /* Static wear levelling: if some block is much less worn than the most
  * worn one, move what sits on it so it gets erased and reused. */
-static int wear_step(struct lwm_store *s, uint32_t floor)
+static int wear_step(struct lwm_store *s, uint32_t floor, uint32_t spread)
 {
     uint32_t b, ec_max = 0, cold = LWM_NONE;
     for (b = 0; b < NBLK(s); b++)
@@ -3506,8 +3506,7 @@ static int wear_step(struct lwm_store *s, uint32_t floor)
         if (cold == LWM_NONE || e->erase_count < s->blks[cold].erase_count)
             cold = b;
     }
-    if (cold == LWM_NONE ||
-        s->blks[cold].erase_count + LWM_WEAR_SPREAD >= ec_max)
+    if (cold == LWM_NONE || s->blks[cold].erase_count + spread >= ec_max)
         return 0;
     if (s->blks[cold].state == LWM_BLK_META) {
         if (s->snap_active || blk_free_count(s) <= snap_blocks(s) + 1)
@@ -3567,7 +3566,15 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
         err = snap_start(s);
         return err ? err : 1;
     }
-    /* 5. make room: the data block with the least live bytes */
+    /* 5. wear first when the spread has passed its bound: under constant
+     * space pressure compaction would otherwise always come first */
+    if (!s->gc_stall) {
+        err = wear_step(s, floor, inline_alloc ? LWM_WEAR_SPREAD + 1
+                                               : LWM_WEAR_SPREAD);
+        if (err)
+            return err < 0 ? LWM_ERR_IO : 1;
+    }
+    /* 6. make room: the data block with the most to give back */
     if (!s->gc_stall && (s->gc_forced || inline_alloc ||
         blk_free_count(s) < blk_reserve(s, TIER_USER) + LWM_GC_FREE_TARGET)) {
         /* greedy: the most dead bytes. Only dead bytes count as gain (an
@@ -3577,13 +3584,29 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
         min_gain = HS(s) + CS(s) + 4 * s->unit;
         if (best_gain < min_gain)
             best_gain = min_gain;
+        /* the part of a straddling body outside the victim: about half a
+         * message on average, at most half a block */
+        uint64_t total = 0;
+        uint32_t pin_cost = PAYLOAD(s) / 2;
+        int mi;
+        for (mi = 0; mi < LWM_STORE_MAX_MBOXES; mi++)
+            total += s->mboxes[mi].size;
+        if (s->nmsgs && total / s->nmsgs / 2 < pin_cost)
+            pin_cost = (uint32_t)(total / s->nmsgs / 2);
         best = LWM_NONE;
         for (b = 0; b < NBLK(s); b++) {
             const struct lwm_blk_ent *e = &s->blks[b];
-            if (victim_ok(s, b, floor, 1) && e->written > e->live &&
-                e->written - e->live >= best_gain) {
+            /* a body that also lives in other blocks moves whole: in the
+             * background, charge half a block of extra copying for each
+             * one (pins); when an append waits for room, take any gain */
+            uint32_t extra = inline_alloc || s->gc_forced
+                                 ? 0 : e->pins * pin_cost, g;
+            if (!victim_ok(s, b, floor, 1) || e->written <= e->live + extra)
+                continue;
+            g = e->written - e->live - extra;
+            if (g >= best_gain) {
                 best = b;
-                best_gain = e->written - e->live + 1;
+                best_gain = g + 1;
             }
         }
         s->gc_forced = 0;
@@ -3592,12 +3615,7 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
             return 1;
         }
     }
-    /* 6. level wear (not while there is no room to move anything) */
-    if (!inline_alloc && !s->gc_stall) {
-        err = wear_step(s, floor);
-        if (err)
-            return err < 0 ? LWM_ERR_IO : 1;
-    }
+
     return 0;
 }
 
