@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../src/imap/args.h"
+#include "../src/imap/parse.h"
 #include "check.h"
 
 #define S(x) (const uint8_t *)(x), strlen(x)
@@ -91,9 +92,37 @@ static void dates(void)
     }
 }
 
+static void strings(void)
+{
+    static const uint8_t cmd[] =
+        "a LOGIN \"jo\\\"e\\\\x\" {5}\r\np@ss! atom\r\n";
+    struct lwm_cmd c;
+    struct lwm_tok t[8];
+    char out[16];
+    int r = lwm_imap_parse(cmd, sizeof cmd - 1, 4096, &c, t, 8);
+    CHECK(r == (int)sizeof cmd - 1 && c.ntoks == 3);
+    CHECK(lwm_imap_string_value(cmd, &t[0], out, sizeof out) == 6 &&
+          strcmp(out, "jo\"e\\x") == 0);
+    CHECK(lwm_imap_string_value(cmd, &t[1], out, sizeof out) == 5 &&
+          strcmp(out, "p@ss!") == 0);
+    CHECK(lwm_imap_string_value(cmd, &t[2], out, sizeof out) == 4 &&
+          strcmp(out, "atom") == 0);
+    CHECK(lwm_imap_string_value(cmd, &t[0], out, 6) == -1);  /* too long */
+    /* the wire form of a value */
+    CHECK(lwm_imap_string_form(S("INBOX")) == 'A');
+    CHECK(lwm_imap_string_form(S("Sent Items")) == 'Q');
+    CHECK(lwm_imap_string_form(S("")) == 'Q');
+    CHECK(lwm_imap_string_form(S("nil")) == 'Q');
+    CHECK(lwm_imap_string_form(S("a\"b")) == 'Q');
+    CHECK(lwm_imap_string_form(S("x]y")) == 'Q');
+    CHECK(lwm_imap_string_form(S("line\r\nbreak")) == 'L');
+    CHECK(lwm_imap_string_form(S("caf\xc3\xa9")) == 'L');
+}
+
 int main(void)
 {
     seqsets();
     dates();
+    strings();
     return check_summary("test_imap_args");
 }

@@ -2,6 +2,7 @@
  * lwmail IMAP - sequence sets and dates (see args.h for the grammar).
  */
 #include "args.h"
+#include "parse.h"
 
 /* ------------------------------------------------------- sequence sets */
 
@@ -253,4 +254,50 @@ void lwm_imap_format_datetime(int64_t t, char out[27])
     out[21] = '+';
     out[22] = out[23] = out[24] = out[25] = '0';
     out[26] = 0;
+}
+
+/* -------------------------------------------------------------- strings */
+
+int lwm_imap_string_value(const uint8_t *buf, const struct lwm_tok *t,
+                          char *out, size_t cap)
+{
+    const uint8_t *p = buf + t->off;
+    size_t i, o = 0;
+    if (t->type != LWM_TOK_ATOM && t->type != LWM_TOK_QUOTED &&
+        t->type != LWM_TOK_LITERAL)
+        return -1;
+    for (i = 0; i < t->len; i++) {
+        uint8_t c = p[i];
+        if (t->type == LWM_TOK_QUOTED && c == '\\' && i + 1 < t->len)
+            c = p[++i];                 /* \" or \\ */
+        if (c == 0 || o + 1 >= cap)
+            return -1;
+        out[o++] = (char)c;
+    }
+    if (cap == 0)
+        return -1;
+    out[o] = 0;
+    return (int)o;
+}
+
+int lwm_imap_string_form(const uint8_t *p, size_t len)
+{
+    size_t i;
+    int atom = len > 0;
+    if (len > 1024)
+        return 'L';
+    for (i = 0; i < len; i++) {
+        uint8_t c = p[i];
+        if (c == 0 || c == '\r' || c == '\n' || c >= 0x80)
+            return 'L';
+        /* ATOM-CHAR: no SP, CTL, "(", ")", "{", "%", "*", DQUOTE, "\",
+         * "]"; and an atom NIL would read as nil */
+        if (c <= 0x20 || c == 0x7F || c == '(' || c == ')' || c == '{' ||
+            c == '%' || c == '*' || c == '"' || c == '\\' || c == ']')
+            atom = 0;
+    }
+    if (atom && len == 3 && (p[0] | 0x20) == 'n' && (p[1] | 0x20) == 'i' &&
+        (p[2] | 0x20) == 'l')
+        atom = 0;
+    return atom ? 'A' : 'Q';
 }

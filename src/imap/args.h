@@ -51,4 +51,17 @@ int64_t lwm_imap_datetime(const uint8_t *p, size_t len);
  *  out (27 bytes: `dd-Mon-yyyy hh:mm:ss +0000` and a NUL). */
 void lwm_imap_format_datetime(int64_t t, char out[27]);
 
+/*
+ * Strings. astring = 1*ASTRING-CHAR / string; string = quoted / literal.
+ * lwm_imap_string_value() copies a token's value (quoted: without the
+ * escapes) into out and NUL-terminates it; returns its length, or -1 if it
+ * does not fit or holds a NUL. lwm_imap_string_form() says how a value
+ * must go on the wire: 'A' as an atom, 'Q' quoted, 'L' as a literal (CR,
+ * LF, NUL, 8-bit bytes, or too long to quote comfortably).
+ */
+struct lwm_tok;
+int lwm_imap_string_value(const uint8_t *buf, const struct lwm_tok *t,
+                          char *out, size_t cap);
+int lwm_imap_string_form(const uint8_t *p, size_t len);
+
 #endif /* LWM_IMAP_ARGS_H */
