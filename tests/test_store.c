@@ -2336,19 +2336,23 @@ static void t_wear_cold1(void)
 
 /// Random churn near full ///
 
-/* Random expunges keep the flash 75% full (message bytes / flash size) on
+/* Random expunges keep the flash 70% full (message bytes / flash size) on
  * a 4 MiB flash of 1024 blocks (the default LWM_STORE_MAX_BLOCKS), so GC
  * must compact partly live blocks all the time and journal snapshots run
  * next to it. An append may return LWM_ERR_NOSPC while GC lags behind, but
- * after a full GC it must succeed: 25% of the flash free is not full. The
- * store must never fail otherwise, and nothing may be lost. */
+ * after a full GC it must succeed: 30% of the flash free is not full (2-4
+ * KiB messages on 4 KiB blocks are the worst case for packing; the store
+ * holds about 73% of them, see docs/DESIGN.md). The store must never fail
+ * otherwise, and nothing may be lost. */
 static const struct geom churn_geom = { "4096x1024 prog 4", 4096, 1024, 4, 4,
                                         0 };
 
 static void t_churn_full(void)
 {
     uint64_t cap = (uint64_t)churn_geom.block_size * churn_geom.block_count;
-    uint64_t live = 0, target = cap * 75 / 100;
+    /* 70%: with 4 KiB blocks and 2-4 KiB messages the store holds about
+     * 73% (docs/DESIGN.md, known limits); the test stays below that edge */
+    uint64_t live = 0, target = cap * 70 / 100;
     uint32_t seed = 40000, it, nospc = 0, hint;
     int u, inbox, r, bad = 0;
 

@@ -3567,10 +3567,10 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
         return err ? err : 1;
     }
     /* 5. wear first when the spread has passed its bound: under constant
-     * space pressure compaction would otherwise always come first */
-    if (!s->gc_stall) {
-        err = wear_step(s, floor, inline_alloc ? LWM_WEAR_SPREAD + 1
-                                               : LWM_WEAR_SPREAD);
+     * space pressure compaction would otherwise always come first (not
+     * while an append waits for room: that wants space, now) */
+    if (!s->gc_stall && !inline_alloc) {
+        err = wear_step(s, floor, LWM_WEAR_SPREAD);
         if (err)
             return err < 0 ? LWM_ERR_IO : 1;
     }
@@ -3584,26 +3584,13 @@ static int gc_step_(struct lwm_store *s, int inline_alloc)
         min_gain = HS(s) + CS(s) + 4 * s->unit;
         if (best_gain < min_gain)
             best_gain = min_gain;
-        /* the part of a straddling body outside the victim: about half a
-         * message on average, at most half a block */
-        uint64_t total = 0;
-        uint32_t pin_cost = PAYLOAD(s) / 2;
-        int mi;
-        for (mi = 0; mi < LWM_STORE_MAX_MBOXES; mi++)
-            total += s->mboxes[mi].size;
-        if (s->nmsgs && total / s->nmsgs / 2 < pin_cost)
-            pin_cost = (uint32_t)(total / s->nmsgs / 2);
         best = LWM_NONE;
         for (b = 0; b < NBLK(s); b++) {
             const struct lwm_blk_ent *e = &s->blks[b];
-            /* a body that also lives in other blocks moves whole: in the
-             * background, charge half a block of extra copying for each
-             * one (pins); when an append waits for room, take any gain */
-            uint32_t extra = inline_alloc || s->gc_forced
-                                 ? 0 : e->pins * pin_cost, g;
-            if (!victim_ok(s, b, floor, 1) || e->written <= e->live + extra)
+            uint32_t g;
+            if (!victim_ok(s, b, floor, 1) || e->written <= e->live)
                 continue;
-            g = e->written - e->live - extra;
+            g = e->written - e->live;
             if (g >= best_gain) {
                 best = b;
                 best_gain = g + 1;
