@@ -2511,8 +2511,11 @@ static void append_drop(struct lwm_store *s, struct lwm_append *a)
     a->used = 0;
 }
 
-int lwm_append_write(struct lwm_store *s, int ai, const void *buf,
-                     uint32_t len)
+/* Add message (summary = 0) or summary bytes to an open append. A refusal
+ * (FBIG, INVAL: nothing written) leaves the append as it was; a failure
+ * part way spoils it: some bytes may be missing, so it can never commit. */
+static int append_add(struct lwm_store *s, int ai, const void *buf,
+                      uint32_t len, int summary)
 {
     struct lwm_append *a = append_get(s, ai);
     int err;
@@ -2522,27 +2525,23 @@ int lwm_append_write(struct lwm_store *s, int ai, const void *buf,
         return a->err;
     if ((err = mutate_ok(s)) != 0)
         return err;
-    err = body_write(s, a, buf, len, 0);
-    if (err)
-        a->err = err;   /* some bytes may be missing: never commit it */
+    err = summary ? summary_write(s, a, buf, len, 0)
+                  : body_write(s, a, buf, len, 0);
+    if (err && err != LWM_ERR_FBIG && err != LWM_ERR_INVAL)
+        a->err = err;
     return err;
+}
+
+int lwm_append_write(struct lwm_store *s, int ai, const void *buf,
+                     uint32_t len)
+{
+    return append_add(s, ai, buf, len, 0);
 }
 
 int lwm_append_summary(struct lwm_store *s, int ai, const void *buf,
                        uint32_t len)
 {
-    struct lwm_append *a = append_get(s, ai);
-    int err;
-    if (!a || (!buf && len))
-        return LWM_ERR_INVAL;
-    if (a->err)
-        return a->err;
-    if ((err = mutate_ok(s)) != 0)
-        return err;
-    err = summary_write(s, a, buf, len, 0);
-    if (err && err != LWM_ERR_FBIG)
-        a->err = err;
-    return err;
+    return append_add(s, ai, buf, len, 1);
 }
 
 void lwm_append_abort(struct lwm_store *s, int ai)
