@@ -3104,6 +3104,19 @@ static uint32_t count_refs(const struct lwm_store *s, uint32_t body)
     return n;
 }
 
+/* Write the *k entries prepared in rp(s) as a MSGS record of mailbox
+ * mbox_id (continued if more follow) and start a new one. */
+static int msgs_flush(struct lwm_store *s, uint32_t mbox_id, uint32_t *k,
+                      uint32_t more)
+{
+    uint8_t *p = rp(s);
+    lwm_put32(p, mbox_id);
+    lwm_put16(p + 4, (uint16_t)*k);
+    *k = 0;
+    return meta_write(s, REC_MSGS, more ? REC_F_CONT : 0,
+                      6 + 16 * lwm_get16(p + 4));
+}
+
 /* The copy of gc_src is complete: point every entry at the new body. */
 static int gc_copy_finish(struct lwm_store *s)
 {
@@ -3144,26 +3157,13 @@ static int gc_copy_finish(struct lwm_store *s)
                 lwm_put32(p + 18 + 16 * k, nm.body);
                 k++;
                 left--;
-                if (k == MSGS_PER_REC || left == 0) {
-                    lwm_put32(p, mb->id);
-                    lwm_put16(p + 4, (uint16_t)k);
-                    err = meta_write(s, REC_MSGS, left ? REC_F_CONT : 0,
-                                     6 + 16 * k);
-                    if (err)
-                        return err;
-                    k = 0;
-                }
-            }
-            if (k) {
-                /* a record names one mailbox: end it with the mailbox */
-                lwm_put32(p, mb->id);
-                lwm_put16(p + 4, (uint16_t)k);
-                err = meta_write(s, REC_MSGS, left ? REC_F_CONT : 0,
-                                 6 + 16 * k);
-                if (err)
+                if (k == MSGS_PER_REC &&
+                    (err = msgs_flush(s, mb->id, &k, left)) != 0)
                     return err;
-                k = 0;
             }
+            /* a record names one mailbox: end it with the mailbox */
+            if (k && (err = msgs_flush(s, mb->id, &k, left)) != 0)
+                return err;
         }
         err = fl_sync(s);
         if (err)
