@@ -78,6 +78,7 @@
 #include <time.h>
 
 #include "lwm_nor.h"
+#include "testutil.h"
 
 #define BENCH_ERASE_COST 50000.0 /* bytes of programming time per erase */
 /* Erase block size of the emulated flash: 4 KiB (SPI NOR sector) for most
@@ -105,12 +106,7 @@ static int bench_gc_err;            /* first lwm_store_gc_step error, or 0 */
 
 static uint32_t bench_rand(void)
 {
-    uint32_t x = bench_rng;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    bench_rng = x;
-    return x;
+    return xorshift32(&bench_rng);
 }
 
 /* A message size of 2-4 KiB. */

@@ -40,15 +40,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "lwm_nor.h"
 #include "lwmail/lwm_store.h"
 #include "model.h"
-
-struct geom {
-    const char *name;
-    uint32_t block_size, block_count, prog_size, read_size;
-    int mapped;
-};
 
 static const struct geom geoms[] = {
     { "1024x96 prog 4 mapped", 1024, 96, 4, 4, 1 },

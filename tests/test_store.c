@@ -36,16 +36,11 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "lwm_nor.h"
 #include "lwmail/lwm_store.h"
 
 /// Geometries ///
-
-struct geom {
-    const char *name;
-    uint32_t block_size, block_count, prog_size, read_size;
-    int mapped;
-};
 
 static const struct geom geoms[] = {
     { "4096x64 prog 4", 4096, 64, 4, 4, 0 },
@@ -74,12 +69,7 @@ static uint32_t rng_state = 0x12345678u;
 
 static uint32_t rnd(void)
 {
-    uint32_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    rng_state = x;
-    return x;
+    return xorshift32(&rng_state);
 }
 
 static uint32_t rnd_below(uint32_t n)

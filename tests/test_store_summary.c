@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "lwm_nor.h"
 #include "lwmail/lwm_store.h"
 
@@ -19,12 +20,8 @@ static uint8_t buf[20000], got[20000];
 static void fill(uint8_t *p, uint32_t n, uint32_t seed)
 {
     uint32_t i, x = seed * 2654435761u + 1;
-    for (i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (uint8_t)x;
-    }
+    for (i = 0; i < n; i++)
+        p[i] = (uint8_t)xorshift32(&x);
 }
 
 /* Append a message of len bytes with a summary of slen bytes (seeded). */
