@@ -304,154 +304,165 @@ static void expect_err(const char *args, int code)
 
 /* ------------------------------------------------------------ tests */
 
-static void test_keys(void)
-{
+/* Single keys and what they match in the corpus (also the leaves of the
+ * random trees in test_trees()). */
+static const struct leaf {
+    const char *q, *want;
+} leaves[] = {
     /* flags, constants */
-    expect("ALL", "123456");
-    expect("SEEN", "145");
-    expect("UNSEEN", "236");
-    expect("ANSWERED", "1");
-    expect("UNANSWERED", "23456");
-    expect("FLAGGED", "25");
-    expect("UNFLAGGED", "1346");
-    expect("DELETED", "2");
-    expect("UNDELETED", "13456");
-    expect("DRAFT", "3");
-    expect("UNDRAFT", "12456");
-    expect("RECENT", "");
-    expect("NEW", "");
-    expect("OLD", "123456");
-    expect("seen", "145");
-    expect("sEeN", "145");
+    { "ALL", "123456" },
+    { "SEEN", "145" },
+    { "UNSEEN", "236" },
+    { "ANSWERED", "1" },
+    { "UNANSWERED", "23456" },
+    { "FLAGGED", "25" },
+    { "UNFLAGGED", "1346" },
+    { "DELETED", "2" },
+    { "UNDELETED", "13456" },
+    { "DRAFT", "3" },
+    { "UNDRAFT", "12456" },
+    { "RECENT", "" },
+    { "NEW", "" },
+    { "OLD", "123456" },
+    { "seen", "145" },
+    { "sEeN", "145" },
 
     /* keywords */
-    expect("KEYWORD $Important", "2");
-    expect("KEYWORD WORK", "3");
-    expect("KEYWORD nosuch", "");
-    expect("UNKEYWORD nosuch", "123456");
-    expect("UNKEYWORD $important", "13456");
-    expect("KEYWORD \\Seen", "145");
-    expect("UNKEYWORD \\seen", "236");
-    expect("KEYWORD \\Recent", "");
-    expect("UNKEYWORD \\Recent", "123456");
+    { "KEYWORD $Important", "2" },
+    { "KEYWORD WORK", "3" },
+    { "KEYWORD nosuch", "" },
+    { "UNKEYWORD nosuch", "123456" },
+    { "UNKEYWORD $important", "13456" },
+    { "KEYWORD \\Seen", "145" },
+    { "UNKEYWORD \\seen", "236" },
+    { "KEYWORD \\Recent", "" },
+    { "UNKEYWORD \\Recent", "123456" },
 
     /* sets */
-    expect("2:4", "234");
-    expect("4:2", "234");
-    expect("*", "6");
-    expect("5:*", "56");
-    expect("1,3,6", "136");
-    expect("1:2,5", "125");
-    expect("UID 20:30", "23");
-    expect("UID 55:*", "6");
-    expect("UID *:55", "6");
-    expect("UID 1:15", "1");
-    expect("UID 100:*", "6");
-    expect("UID 11:19", "");
-    expect("$", "14");
-    expect("UID $", "14");
-    expect("NOT $", "2356");
+    { "2:4", "234" },
+    { "4:2", "234" },
+    { "*", "6" },
+    { "5:*", "56" },
+    { "1,3,6", "136" },
+    { "1:2,5", "125" },
+    { "UID 20:30", "23" },
+    { "UID 55:*", "6" },
+    { "UID *:55", "6" },
+    { "UID 1:15", "1" },
+    { "UID 100:*", "6" },
+    { "UID 11:19", "" },
+    { "$", "14" },
+    { "UID $", "14" },
+    { "NOT $", "2356" },
 
     /* sizes */
-    expect("LARGER 1000", "6");
-    expect("SMALLER 100", "4");
-    expect("LARGER 0", "123456");
-    expect("SMALLER 0", "");
-    expect("LARGER 4294967295", "");
-    expect("LARGER 4294967294", "");
-    expect("SMALLER 4294967295", "123456");
-    expect("SMALLER 99999999999", "123456");
-    expect("LARGER 9223372036854775807", "");
+    { "LARGER 1000", "6" },
+    { "SMALLER 100", "4" },
+    { "LARGER 0", "123456" },
+    { "SMALLER 0", "" },
+    { "LARGER 4294967295", "" },
+    { "LARGER 4294967294", "" },
+    { "SMALLER 4294967295", "123456" },
+    { "SMALLER 99999999999", "123456" },
+    { "LARGER 9223372036854775807", "" },
 
     /* internal date (UTC date) */
-    expect("BEFORE 12-Feb-2024", "346");
-    expect("SINCE 12-Feb-2024", "125");
-    expect("ON 12-Feb-2024", "15");
-    expect("ON 11-Feb-2024", "6");
-    expect("ON 1-Mar-2024", "");
-    expect("ON 2-Mar-2024", "2");
-    expect("ON \"2-Mar-2024\"", "2");
-    expect("BEFORE 1-Jan-2024", "3");
-    expect("SINCE 2-mar-2024", "2");
-    expect("SINCE 1-Jan-1970", "123456");
-    expect("BEFORE 1-Jan-1970", "");
+    { "BEFORE 12-Feb-2024", "346" },
+    { "SINCE 12-Feb-2024", "125" },
+    { "ON 12-Feb-2024", "15" },
+    { "ON 11-Feb-2024", "6" },
+    { "ON 1-Mar-2024", "" },
+    { "ON 2-Mar-2024", "2" },
+    { "ON \"2-Mar-2024\"", "2" },
+    { "BEFORE 1-Jan-2024", "3" },
+    { "SINCE 2-mar-2024", "2" },
+    { "SINCE 1-Jan-1970", "123456" },
+    { "BEFORE 1-Jan-1970", "" },
 
     /* Date: field (first one; fallback: the internal date) */
-    expect("SENTON 12-Feb-2024", "15");
-    expect("SENTON 11-Feb-2024", "6");
-    expect("SENTON 1-Mar-2024", "2");
-    expect("SENTON 2-Mar-2024", "");
-    expect("SENTON 31-Dec-2023", "3");
-    expect("SENTON 2-Jan-2024", "4");
-    expect("SENTON 10-Feb-2024", "");
-    expect("SENTBEFORE 12-Feb-2024", "346");
-    expect("SENTSINCE 12-Feb-2024", "125");
-    expect("SENTSINCE 1-Mar-2024", "2");
+    { "SENTON 12-Feb-2024", "15" },
+    { "SENTON 11-Feb-2024", "6" },
+    { "SENTON 1-Mar-2024", "2" },
+    { "SENTON 2-Mar-2024", "" },
+    { "SENTON 31-Dec-2023", "3" },
+    { "SENTON 2-Jan-2024", "4" },
+    { "SENTON 10-Feb-2024", "" },
+    { "SENTBEFORE 12-Feb-2024", "346" },
+    { "SENTSINCE 12-Feb-2024", "125" },
+    { "SENTSINCE 1-Mar-2024", "2" },
 
     /* header fields */
-    expect("FROM alice", "1");
-    expect("FROM \"EXAMPLE.ORG\"", "2");
-    expect("FROM \"j\xc3\xb6rg\"", "3");
-    expect("FROM \"J\xc3\x96RG M\xc3\x9cLLER\"", "3");
-    expect("FROM \"=?UTF-8?Q?J=C3\"", "3");      /* the raw form too */
-    expect("FROM \"jm@example.de\"", "3");
-    expect("TO dave", "2");
-    expect("TO alice", "2");
-    expect("TO example", "125");
-    expect("TO nope", "");
-    expect("CC carol", "1");
-    expect("CC bob", "");
-    expect("BCC secret", "3");
-    expect("BCC example", "3");
-    expect("SUBJECT \"a  folded\"", "2");
-    expect("SUBJECT \"a folded\"", "");
-    expect("SUBJECT \"subject line\"", "2");
-    expect("SUBJECT \"spaced colon\"", "5");
-    expect("SUBJECT \"not the subject\"", "");
-    expect("SUBJECT fake", "");
-    expect("SUBJECT \"\"", "12345");
-    expect("SUBJECT {9}\r\nQuarterly", "1");
-    expect("SUBJECT \"gr\xc3\xbc\xc3\x9f" "e aus k\xc3\xb6ln und mehr\"", "3");
-    expect("SUBJECT \"GR\xc3\x9c\xc3\x9f" "E AUS\"", "3");
-    expect("SUBJECT \"R3L832U\"", "3");
-    expect("SUBJECT \"und mehr\"", "3");
-    expect("SUBJECT \"?= und\"", "3");            /* raw */
-    expect("SUBJECT \"ln und\"", "3");            /* decoded */
-    expect("HEADER X-Custom \"value on\"", "3");
-    expect("HEADER x-custom \"\"", "3");
-    expect("HEADER x-custom \"\tvalue\"", "");    /* leading WSP skipped */
-    expect("HEADER X-Priority 1", "1");
-    expect("HEADER Received \"\"", "5");
-    expect("HEADER Subject \"\"", "12345");
-    expect("HEADER Subjects \"\"", "5");
-    expect("HEADER Subj \"\"", "");
-    expect("HEADER date \"Feb 2024\"", "156");
-    expect("HEADER X-Quote \"said \\\"hi\\\" \\\\o\"", "1");
-    expect("HEADER X-Broken \"bad word\"", "3");
-    expect("HEADER X-Broken \"=?x?\"", "3");
-    expect("HEADER \"\" \"\"", "");
-    expect("HEADER \"Content-Type\" \"TEXT/PLAIN\"", "6");
+    { "FROM alice", "1" },
+    { "FROM \"EXAMPLE.ORG\"", "2" },
+    { "FROM \"j\xc3\xb6rg\"", "3" },
+    { "FROM \"J\xc3\x96RG M\xc3\x9cLLER\"", "3" },
+    { "FROM \"=?UTF-8?Q?J=C3\"", "3" },      /* the raw form too */
+    { "FROM \"jm@example.de\"", "3" },
+    { "TO dave", "2" },
+    { "TO alice", "2" },
+    { "TO example", "125" },
+    { "TO nope", "" },
+    { "CC carol", "1" },
+    { "CC bob", "" },
+    { "BCC secret", "3" },
+    { "BCC example", "3" },
+    { "SUBJECT \"a  folded\"", "2" },
+    { "SUBJECT \"a folded\"", "" },
+    { "SUBJECT \"subject line\"", "2" },
+    { "SUBJECT \"spaced colon\"", "5" },
+    { "SUBJECT \"not the subject\"", "" },
+    { "SUBJECT fake", "" },
+    { "SUBJECT \"\"", "12345" },
+    { "SUBJECT {9}\r\nQuarterly", "1" },
+    { "SUBJECT \"gr\xc3\xbc\xc3\x9f" "e aus k\xc3\xb6ln und mehr\"", "3" },
+    { "SUBJECT \"GR\xc3\x9c\xc3\x9f" "E AUS\"", "3" },
+    { "SUBJECT \"R3L832U\"", "3" },
+    { "SUBJECT \"und mehr\"", "3" },
+    { "SUBJECT \"?= und\"", "3" },            /* raw */
+    { "SUBJECT \"ln und\"", "3" },            /* decoded */
+    { "HEADER X-Custom \"value on\"", "3" },
+    { "HEADER x-custom \"\"", "3" },
+    { "HEADER x-custom \"\tvalue\"", "" },    /* leading WSP skipped */
+    { "HEADER X-Priority 1", "1" },
+    { "HEADER Received \"\"", "5" },
+    { "HEADER Subject \"\"", "12345" },
+    { "HEADER Subjects \"\"", "5" },
+    { "HEADER Subj \"\"", "" },
+    { "HEADER date \"Feb 2024\"", "156" },
+    { "HEADER X-Quote \"said \\\"hi\\\" \\\\o\"", "1" },
+    { "HEADER X-Broken \"bad word\"", "3" },
+    { "HEADER X-Broken \"=?x?\"", "3" },
+    { "HEADER \"\" \"\"", "" },
+    { "HEADER \"Content-Type\" \"TEXT/PLAIN\"", "6" },
 
     /* body and text */
-    expect("BODY \"numbers are\"", "1");
-    expect("BODY needle", "26");
-    expect("BODY needle-at-end", "6");
-    expect("BODY aab", "6");
-    expect("BODY \"LOREM IPSUM\"", "6");
-    expect("BODY {32}\r\nsit amet 0000000007\r\nlorem ipsum", "6");
-    expect("BODY \"Subject: fake\"", "5");
-    expect("BODY Quarterly", "");
-    expect("BODY \"\"", "123456");
-    expect("BODY \"Content-Type\"", "");
-    expect("TEXT quarterly", "1");
-    expect("TEXT \"subject: FAKE\"", "5");
-    expect("TEXT {18}\r\nreport\r\nX-Priority", "1");
-    expect("TEXT \"a  folded subject\"", "2");
-    expect("TEXT \"Content-Type\"", "6");
-    expect("TEXT {24}\r\ndave@example.com\nSubject", "2");
-    expect("TEXT \"\"", "123456");
-    expect("TEXT \"+0000\"", "45");
-    expect("TEXT alice", "12");
+    { "BODY \"numbers are\"", "1" },
+    { "BODY needle", "26" },
+    { "BODY needle-at-end", "6" },
+    { "BODY aab", "6" },
+    { "BODY \"LOREM IPSUM\"", "6" },
+    { "BODY {32}\r\nsit amet 0000000007\r\nlorem ipsum", "6" },
+    { "BODY \"Subject: fake\"", "5" },
+    { "BODY Quarterly", "" },
+    { "BODY \"\"", "123456" },
+    { "BODY \"Content-Type\"", "" },
+    { "TEXT quarterly", "1" },
+    { "TEXT \"subject: FAKE\"", "5" },
+    { "TEXT {18}\r\nreport\r\nX-Priority", "1" },
+    { "TEXT \"a  folded subject\"", "2" },
+    { "TEXT \"Content-Type\"", "6" },
+    { "TEXT {24}\r\ndave@example.com\nSubject", "2" },
+    { "TEXT \"\"", "123456" },
+    { "TEXT \"+0000\"", "45" },
+    { "TEXT alice", "12" },
+};
+#define NLEAVES (sizeof leaves / sizeof leaves[0])
+
+static void test_keys(void)
+{
+    size_t i;
+    for (i = 0; i < NLEAVES; i++)
+        expect(leaves[i].q, leaves[i].want);
 }
 
 static void test_combinations(void)
@@ -667,6 +678,236 @@ static void test_early(void)
     CHECK(lwm_search_result(&prog) == 0);
 }
 
+/* One message (flags 0, internal date 5-May-2024 12:00 UTC) against a
+ * query: every feeding must give want. */
+static void expect_one(const char *text, const char *args, int want)
+{
+    static uint32_t seed = 555;
+    struct tmsg t;
+    const char *err = NULL;
+    int mode, r;
+    t.text = text;
+    t.len = strlen(text);
+    t.seq = 1;
+    t.uid = 1;
+    t.flags = 0;
+    t.idate = DAY(2024, 5, 5) + 12 * 3600;
+    r = compile(&prog, args, &err);
+    if (!CHECK(r == 0)) {
+        printf("  %s: compile %d (%s)\n", args, r, err ? err : "");
+        return;
+    }
+    for (mode = 0; mode < FEED_MODES; mode++) {
+        r = run_msg(&prog, &t, mode, &seed, NULL);
+        if (!CHECK(r == want)) {
+            printf("  %s on \"%.30s...\": mode %d gives %d\n", args, text,
+                   mode, r);
+            return;
+        }
+    }
+}
+
+/* Odd and malformed messages */
+static void test_odd(void)
+{
+    static char longname[512], q[600];
+    size_t i;
+
+    /* empty message: no header, empty body */
+    expect_one("", "SUBJECT \"\"", 0);
+    expect_one("", "BODY \"\"", 1);
+    expect_one("", "TEXT x", 0);
+    expect_one("", "SENTON 5-May-2024", 1);
+    expect_one("", "NOT HEADER x \"\"", 1);
+    /* empty header */
+    expect_one("\r\nSubject: x\r\n", "SUBJECT x", 0);
+    expect_one("\r\nSubject: x\r\n", "BODY \"subject: x\"", 1);
+    expect_one("\nSubject: x\n", "BODY \"subject: x\"", 1);
+    expect_one("\r\nSubject: x\r\n", "TEXT {9}\r\n\r\nSubject", 1);
+    /* lines that are no fields */
+    expect_one(" leading: x\r\nSubject: y\r\n\r\nb", "SUBJECT y", 1);
+    expect_one(" leading: x\r\nSubject: y\r\n\r\nb", "HEADER leading x", 0);
+    expect_one(" leading: x\r\nSubject: y\r\n\r\nb", "TEXT \"leading: x\"",
+               1);
+    expect_one("\tfoo\r\nSubject: s\r\n\r\n", "SUBJECT s", 1);
+    expect_one("no colon here\r\nSubject: s\r\n\r\n", "SUBJECT s", 1);
+    expect_one(": x\r\nSubject: s\r\n\r\n", "HEADER \"\" x", 0);
+    expect_one("Sub ject: x\r\n\r\n", "HEADER \"sub ject\" x", 0);
+    expect_one("Sub\x01ject: x\r\n\r\n", "SUBJECT x", 0);
+    /* a CR alone is a byte of the line */
+    expect_one("Subject: a\rb\r\n\r\n", "SUBJECT {3}\r\na\rb", 1);
+    expect_one("Subject: a\rb\r\n\r\n", "SUBJECT ab", 0);
+    expect_one("Subject: s\r\n\rX\r\n\r\nbody", "SUBJECT s", 1);
+    expect_one("Subject: s\r\n\rX\r\n\r\nbody", "BODY body", 1);
+    expect_one("Subject: s\r\n\rX\r\n\r\nbody", "BODY X", 0);
+    /* field name longer than any key's */
+    for (i = 0; i < 300; i++)
+        longname[i] = 'x';
+    sprintf(longname + 300, ": v\r\n\r\n");
+    sprintf(q, "HEADER %.255s v", longname);
+    expect_one(longname, q, 0);
+    sprintf(q, "HEADER %.254s v", longname);
+    expect_one(longname, q, 0);
+    sprintf(q, "HEADER %.256s v", longname);
+    expect_err(q, LWM_SEARCH_ERR_LIMIT);
+    /* no space after the colon; all of several fields; never across */
+    expect_one("Subject:x\r\n\r\n", "SUBJECT x", 1);
+    expect_one("Subject: one\r\nSubject: two\r\n\r\n", "SUBJECT two", 1);
+    expect_one("Subject: one\r\nSubject: two\r\n\r\n", "SUBJECT \"one two\"",
+               0);
+    expect_one("Subject: one\r\nSubject: two\r\n\r\n", "SUBJECT \"one\"", 1);
+    expect_one("Subject: one\r\nSubject: two\r\n\r\n",
+               "TEXT {17}\r\none\r\nSubject: two", 1);
+    /* a fold of white space only; the white space stays */
+    expect_one("From: a\r\n \r\n\r\nbody", "FROM \"a \"", 1);
+    expect_one("From: a\r\n \r\n\r\nbody", "BODY body", 1);
+    expect_one("From: a\r\n \r\n\r\nbody", "BODY {2}\r\n\r\n", 0);
+    expect_one("From: a\r\n\tb\r\n\r\n", "FROM \"a\tb\"", 1);
+    /* mixed line ends */
+    expect_one("Subject: a\nTo: b\r\n\nbody", "TO b", 1);
+    expect_one("Subject: a\nTo: b\r\n\nbody", "BODY body", 1);
+    expect_one("Subject: a\nTo: b\r\n\nbody", "SUBJECT \"a\"", 1);
+    /* the body keeps its white space, TEXT its blank line */
+    expect_one("Subject: s\r\n\r\n  indented", "BODY \"  indented\"", 1);
+    expect_one("Subject: s\r\n\r\n  indented",
+               "TEXT {15}\r\ns\r\n\r\n  indented", 1);
+    expect_one("Subject: s\r\n\r\n  indented", "TEXT \"s  indented\"", 0);
+    /* Date: forms */
+    expect_one("Date: Wed, 31 Dec 1969 23:00:00 +0000\r\n\r\n",
+               "SENTBEFORE 1-Jan-1970", 1);
+    expect_one("Date: Sun, 05 May 2024 (comment) 10:00 +0000\r\n\r\n",
+               "SENTON 5-May-2024", 1);
+    expect_one("Date: (a (nested) comment) Sun, 5 May 99 10:00 +0000\r\n",
+               "SENTON 5-May-1999", 1);
+    expect_one("Date: 31 Feb 2024 10:00 +0000\r\n\r\n", "SENTON 5-May-2024",
+               1);
+    expect_one("Date: Thu, 1 February 2024 10:00 +0000\r\n\r\n",
+               "SENTON 1-Feb-2024", 1);
+    expect_one("Date: Thu,1 Feb 124 10:00 +0000\r\n\r\n",
+               "SENTON 1-Feb-2024", 1);
+    expect_one("Date: 1-feb-2024\r\n\r\n", "SENTON 1-Feb-2024", 1);
+    expect_one("DATE :\r\n Thu,\r\n 1 Feb 2024 10:00 +0000\r\n\r\n",
+               "SENTON 1-Feb-2024", 1);
+    expect_one("Date: Thursday,                                      "
+               "1 Feb 2024\r\n\r\n", "SENTON 5-May-2024", 1);
+    expect_one("Date: 1 Feb 20245\r\n\r\n", "SENTON 5-May-2024", 1);
+    expect_one("Date: 1 Feb 2024\r\n\r\n", "SENTON 5-May-2024", 0);
+    expect_one("X-Date: 1 Feb 2024\r\nDates: 2 Feb 2024\r\n\r\n",
+               "SENTON 5-May-2024", 1);
+    expect_one("Subject: x\r\n\r\nDate: 1 Feb 2024\r\n",
+               "SENTON 5-May-2024", 1);
+}
+
+/* RFC 2047 encoded words in header fields */
+static void test_encoded(void)
+{
+    expect_one("Subject: =?utf-8?q?a?==?utf-8?q?b?=\r\n\r\n", "SUBJECT ab", 1);
+    expect_one("Subject: =?utf-8?q?a?= \t =?utf-8?q?b?=\r\n\r\n",
+               "SUBJECT ab", 1);
+    expect_one("Subject: =?utf-8?q?a?= b\r\n\r\n", "SUBJECT \"a b\"", 1);
+    expect_one("Subject: =?utf-8?b?SGVsbG8gV29ybGQ=?=\r\n\r\n",
+               "SUBJECT \"hello world\"", 1);
+    expect_one("Subject: =?UTF-8?B?SGVsbG8gV29ybGQ?=\r\n\r\n",
+               "SUBJECT \"hello world\"", 1);
+    expect_one("Subject: =?utf-8?q?Gr=C3=BC?=\r\n =?utf-8?q?=c3=9fe?=\r\n\r\n",
+               "SUBJECT \"GR\xc3\x9c\xc3\x9f" "e\"", 1);
+    expect_one("Subject: =?utf-8*de?q?Hallo?=\r\n\r\n", "SUBJECT hallo", 1);
+    expect_one("Subject: =?windows-1252?q?caf=E9?=\r\n\r\n",
+               "SUBJECT \"caf\xc3\xa9\"", 1);
+    expect_one("Subject: =?ISO-8859-15?Q?=C9t=E9?=\r\n\r\n",
+               "SUBJECT \"\xc3\xa9t\xc3\xa9\"", 1);
+    expect_one("Subject: =?koi8-r?q?abc?=\r\n\r\n", "SUBJECT abc", 1);
+    expect_one("Subject: =?utf-8?b?SGV*sbG8=?= tail\r\n\r\n", "SUBJECT tail",
+               1);
+    expect_one("Subject: 1+1=2 =? x\r\n\r\n", "SUBJECT \"1+1=2 =? x\"", 1);
+    expect_one("Subject: 1+1=2 =? x\r\n\r\n", "SUBJECT \"2 =? x\"", 1);
+    expect_one("Subject: =?utf-8?x?abc?=\r\n\r\n", "SUBJECT abc", 1);
+    expect_one("Subject: =?utf-8?q?a_b?=\r\n\r\n", "SUBJECT \"a b\"", 1);
+    expect_one("Subject: =?utf-8?q?a=2?=\r\n\r\n", "SUBJECT \"a\"", 1);
+    expect_one("Subject: =?utf-8?q?x?= =\r\n\r\n", "SUBJECT \"x =\"", 1);
+    expect_one("Subject: =?utf-8?q?x?= \r\n\r\n", "SUBJECT \"x \"", 1);
+    /* encoded words are not decoded in TEXT or BODY */
+    expect_one("Subject: =?utf-8?q?a=62c?=\r\n\r\n=?utf-8?q?d=65f?=",
+               "SUBJECT abc", 1);
+    expect_one("Subject: =?utf-8?q?a=62c?=\r\n\r\n=?utf-8?q?d=65f?=",
+               "TEXT abc", 0);
+    expect_one("Subject: =?utf-8?q?a=62c?=\r\n\r\n=?utf-8?q?d=65f?=",
+               "BODY def", 0);
+}
+
+/* Random trees of the single keys: the answer must be the boolean
+ * combination of the leaves' answers (tests the tree, the three-valued
+ * logic and the early decisions together). */
+static unsigned gen_key(char *out, size_t *o, uint32_t *seed, int depth)
+{
+    unsigned all = (1u << NMSG) - 1, a, b;
+    uint32_t kind = xorshift32(seed) % (depth > 4 ? 2 : 6);
+    const struct leaf *l;
+    int i, n;
+    switch (kind) {
+    case 2:
+        *o += (size_t)sprintf(out + *o, "NOT ");
+        return all & ~gen_key(out, o, seed, depth + 1);
+    case 3:
+        *o += (size_t)sprintf(out + *o, "OR ");
+        a = gen_key(out, o, seed, depth + 1);
+        *o += (size_t)sprintf(out + *o, " ");
+        b = gen_key(out, o, seed, depth + 1);
+        return a | b;
+    case 4:
+        n = 1 + (int)(xorshift32(seed) % 3);
+        a = all;
+        *o += (size_t)sprintf(out + *o, "(");
+        for (i = 0; i < n; i++) {
+            if (i)
+                *o += (size_t)sprintf(out + *o, " ");
+            a &= gen_key(out, o, seed, depth + 1);
+        }
+        *o += (size_t)sprintf(out + *o, ")");
+        return a;
+    default:
+        l = &leaves[xorshift32(seed) % NLEAVES];
+        *o += (size_t)sprintf(out + *o, "%s", l->q);
+        return seqs(l->want);
+    }
+}
+
+static void test_trees(int count)
+{
+    static char line[8192];
+    uint32_t seed = 2024;
+    int iter, ran = 0;
+    const char *err;
+    for (iter = 0; iter < count; iter++) {
+        size_t o = 0;
+        unsigned want = (1u << NMSG) - 1, got;
+        int i, n = 1 + (int)(xorshift32(&seed) % 3), r;
+        for (i = 0; i < n; i++) {
+            if (i)
+                line[o++] = ' ';
+            want &= gen_key(line, &o, &seed, 0);
+        }
+        r = compile_len(&prog, line, o, &err);
+        if (r == LWM_SEARCH_ERR_LIMIT)
+            continue;
+        if (!CHECK(r == 0)) {
+            printf("  tree %.200s: compile %d (%s)\n", line, r, err);
+            continue;
+        }
+        lwm_search_set_saved(&prog, saved_uids, NULL);
+        got = run_all(&prog, &seed, "tree");
+        ran++;
+        if (!CHECK(got == want)) {
+            char a[64], b[64];
+            show(got, a);
+            show(want, b);
+            printf("  tree %.300s: {%s}, expected {%s}\n", line, a, b);
+        }
+    }
+    CHECK(ran > count / 2);
+    printf("trees: %d of %d within the limits\n", ran, count);
+}
+
 /* KMP and case folding against a naive search, on small alphabets where
  * partial matches overlap a lot */
 static int naive_has(const char *hay, size_t n, const char *nd, size_t m)
@@ -785,6 +1026,9 @@ int main(void)
     test_return();
     test_errors();
     test_early();
+    test_odd();
+    test_encoded();
+    test_trees(5000);
     test_kmp_random();
     test_random();
     return check_summary("test_search");
