@@ -597,6 +597,33 @@ static void test_errors(void)
         o += (size_t)sprintf(big + o, "\" ");
     }
     expect_err(big, LWM_SEARCH_ERR_LIMIT);
+    /* the string fits, its header field name does not */
+    o = (size_t)sprintf(big, "BODY \"");
+    for (i = 0; i < 254; i++)
+        big[o++] = 'c';
+    sprintf(big + o, "\" HEADER abcdefgh \"\"");
+    expect_err(big, LWM_SEARCH_ERR_LIMIT);
+}
+
+/* internal dates before 1970 and out of range */
+static void test_old_dates(void)
+{
+    const char *err;
+    struct tmsg t = { "", 0, 1, 1, 0, -1 };
+    uint32_t seed = 5;
+    CHECK(compile(&prog, "BEFORE 1-Jan-1970", &err) == 0);
+    CHECK(run_msg(&prog, &t, FEED_WHOLE, &seed, NULL) == 1);
+    t.idate = INT64_MIN;
+    CHECK(run_msg(&prog, &t, FEED_WHOLE, &seed, NULL) == 1);
+    t.idate = INT64_MAX;
+    CHECK(run_msg(&prog, &t, FEED_WHOLE, &seed, NULL) == 0);
+    CHECK(compile(&prog, "SENTSINCE 1-Jan-2100", &err) == 0);
+    CHECK(run_msg(&prog, &t, FEED_WHOLE, &seed, NULL) == 1);
+    t.idate = -86400;
+    CHECK(compile(&prog, "ON 1-Jan-1970", &err) == 0);
+    CHECK(run_msg(&prog, &t, FEED_WHOLE, &seed, NULL) == 0);
+    CHECK(compile(&prog, "SENTBEFORE 1-Jan-1970", &err) == 0);
+    CHECK(run_msg(&prog, &t, FEED_WHOLE, &seed, NULL) == 1);
 }
 
 /* wants() says stop as soon as the outcome is known */
@@ -731,6 +758,10 @@ static void test_odd(void)
                1);
     expect_one("\tfoo\r\nSubject: s\r\n\r\n", "SUBJECT s", 1);
     expect_one("no colon here\r\nSubject: s\r\n\r\n", "SUBJECT s", 1);
+    expect_one("no colon\r\n continued\r\nSubject: s\r\n\r\n", "SUBJECT s",
+               1);
+    expect_one("no colon\r\n continued\r\nSubject: s\r\n\r\n",
+               "TEXT \"colon continued\"", 1);
     expect_one(": x\r\nSubject: s\r\n\r\n", "HEADER \"\" x", 0);
     expect_one("Sub ject: x\r\n\r\n", "HEADER \"sub ject\" x", 0);
     expect_one("Sub\x01ject: x\r\n\r\n", "SUBJECT x", 0);
@@ -826,6 +857,15 @@ static void test_encoded(void)
     expect_one("Subject: =?utf-8?q?a=2?=\r\n\r\n", "SUBJECT \"a\"", 1);
     expect_one("Subject: =?utf-8?q?x?= =\r\n\r\n", "SUBJECT \"x =\"", 1);
     expect_one("Subject: =?utf-8?q?x?= \r\n\r\n", "SUBJECT \"x \"", 1);
+    expect_one("Subject: =?utf-8?b?Pz8/Pj4+?=\r\n\r\n", "SUBJECT \"\?\?\?>>>\"",
+               1);
+    expect_one("Subject: =??q?abc?= x\r\n\r\n", "SUBJECT \"abc?= x\"", 1);
+    expect_one("Subject: =?utf-8?q?a?= =x\r\n\r\n", "SUBJECT \"a =x\"", 1);
+    /* more than 8 bytes of white space between two words are kept */
+    expect_one("Subject: =?utf-8?q?a?=          =?utf-8?q?b?=\r\n\r\n",
+               "SUBJECT \"a          b\"", 1);
+    expect_one("Subject: =?utf-8?q?a?=          =?utf-8?q?b?=\r\n\r\n",
+               "SUBJECT ab", 0);
     /* encoded words are not decoded in TEXT or BODY */
     expect_one("Subject: =?utf-8?q?a=62c?=\r\n\r\n=?utf-8?q?d=65f?=",
                "SUBJECT abc", 1);
@@ -1026,6 +1066,7 @@ int main(void)
     test_return();
     test_errors();
     test_early();
+    test_old_dates();
     test_odd();
     test_encoded();
     test_trees(5000);

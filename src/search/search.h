@@ -53,12 +53,14 @@
  *    bytes compare as they are.
  *  - FROM/TO/CC/BCC/SUBJECT/HEADER look at every occurrence of the named
  *    field (name case-insensitive), in its unfolded value without the
- *    leading white space; a match never spans two fields. `HEADER name ""`
- *    matches when the field is present. Values are matched both as they
- *    are and with RFC 2047 encoded words decoded (B and Q; UTF-8 and
- *    US-ASCII as they are, ISO-8859-1/-15 and Windows-1252 converted to
- *    UTF-8 as Latin-1, other charsets' bytes as they are; white space
- *    between two encoded words dropped). A malformed encoded word is
+ *    leading white space; a match never spans two fields. An empty
+ *    string (`HEADER name ""`, `SUBJECT ""`) matches when the field is
+ *    present; `BODY ""` and `TEXT ""` match every message. Values are
+ *    matched both as they are and with RFC 2047 encoded words decoded (B
+ *    and Q; UTF-8 and US-ASCII as they are, ISO-8859-1/-15 and
+ *    Windows-1252 converted to UTF-8 as Latin-1, other charsets' bytes as
+ *    they are; white space between two encoded words dropped when it is
+ *    at most 8 bytes, as a fold makes it). A malformed encoded word is
  *    matched only in its raw form.
  *  - BODY: the bytes after the header's blank line, not decoded (base64
  *    and quoted-printable parts are matched in their transfer encoding).
@@ -69,6 +71,8 @@
  *    forms: optional day name, 2- or 4-digit year, comments); without a
  *    parseable Date: field they use the internal date's UTC date, as
  *    Dovecot does. BEFORE/ON/SINCE compare the internal date's UTC date.
+ *  - Dates in keys are what lwm_imap_date() accepts (1-Jan-1970 and
+ *    later); anything else is a syntax error.
  *  - \Recent is not kept by this server: RECENT and NEW never match, OLD
  *    always does.
  *  - KEYWORD: the callback maps the name to the mailbox's keyword index;
