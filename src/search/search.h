@@ -189,7 +189,7 @@ struct lwm_search_prog {
     int32_t idate_days, sent_days;
     uint32_t name_len;       /* bytes of the current field name */
     uint8_t hstate;          /* header scanner state */
-    uint8_t hflags;          /* H_* bits */
+    uint8_t hflags;          /* HF_* bits */
     uint8_t prev_h, prev_d, prev_t; /* folding context of each stream */
     uint8_t date_len, date_paren, date_full;
     uint8_t date_state;      /* first Date: field: not seen / in it / done */
