@@ -100,4 +100,78 @@
 #define LWM_GC_FREE_TARGET 2
 #endif
 
+/* ---------------------------------------------------------------- server */
+
+/** Simultaneous client connections (IMAP sessions). A connection beyond
+ *  this gets "* BYE" and is closed. RAM: about LWM_IMAP_RXBUF +
+ *  LWM_IMAP_TXBUF + 1.5 KiB each. */
+#ifndef LWM_MAX_SESSIONS
+#define LWM_MAX_SESSIONS 8
+#endif
+
+/** Per-session receive buffer: the longest command line (without
+ *  literals streamed to the store). RFC 2683 advises at least 8,000
+ *  octets; clients send long UID sets. */
+#ifndef LWM_IMAP_RXBUF
+#define LWM_IMAP_RXBUF 8192
+#endif
+
+/** Per-session output buffer. Big responses (FETCH of a 50 MB message)
+ *  stream through it as fast as the peer takes them. At least 1024. */
+#ifndef LWM_IMAP_TXBUF
+#define LWM_IMAP_TXBUF 2048
+#endif
+
+/** Argument tokens per command (12 bytes each, per session). */
+#ifndef LWM_IMAP_MAX_TOKS
+#define LWM_IMAP_MAX_TOKS 64
+#endif
+
+/** Expunges by other sessions a session can hold back while it may not
+ *  announce them (RFC 9051 7.5.1), as runs of adjacent messages (12 bytes
+ *  each, per session). If a quiet session's list overflows, it is ended
+ *  with "* BYE" and the client resynchronises on reconnecting. */
+#ifndef LWM_IMAP_EXPUNGE_RUNS
+#define LWM_IMAP_EXPUNGE_RUNS 32
+#endif
+
+/** Fetch attributes in one FETCH command (44 bytes each, per session). */
+#ifndef LWM_IMAP_FETCH_ATTS
+#define LWM_IMAP_FETCH_ATTS 16
+#endif
+
+/** Messages handled per store call in STORE/COPY/MOVE/EXPUNGE (a UID
+ *  array of this many uint32_t, shared by all sessions). */
+#ifndef LWM_IMAP_BATCH
+#define LWM_IMAP_BATCH 128
+#endif
+
+/** MIME parsers shared by all sessions (one per APPEND in progress; an
+ *  APPEND waits for a free one). RAM: sizeof(struct lwm_mime) each. */
+#ifndef LWM_IMAP_MIME_SLOTS
+#define LWM_IMAP_MIME_SLOTS 2
+#endif
+
+/** SEARCH programs shared by all sessions (a SEARCH waits for a free
+ *  one). RAM: sizeof(struct lwm_search_prog) each. */
+#ifndef LWM_IMAP_SEARCH_SLOTS
+#define LWM_IMAP_SEARCH_SLOTS 2
+#endif
+
+/** Idle time before login, ms. */
+#ifndef LWM_IMAP_PREAUTH_TIMEOUT_MS
+#define LWM_IMAP_PREAUTH_TIMEOUT_MS 60000UL
+#endif
+
+/** Idle time after login, ms (RFC 9051 5.4: at least 30 minutes; IDLE
+ *  clients re-issue it at most every 29 minutes). */
+#ifndef LWM_IMAP_TIMEOUT_MS
+#define LWM_IMAP_TIMEOUT_MS (31UL * 60UL * 1000UL)
+#endif
+
+/** Largest message APPEND accepts (advertised as APPENDLIMIT). */
+#ifndef LWM_IMAP_APPENDLIMIT
+#define LWM_IMAP_APPENDLIMIT LWM_MSG_SIZE_MAX
+#endif
+
 #endif /* LWM_OPTS_H */

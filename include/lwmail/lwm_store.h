@@ -310,6 +310,11 @@ uint32_t lwm_msg_count(struct lwm_store *s, int mbox);
 int lwm_msg_get(struct lwm_store *s, int mbox, uint32_t idx,
                 struct lwm_msg *r);
 
+/** The RAM index entry of message idx (uid, modseq, flags), without
+ *  touching flash; NULL if out of range. Valid until the next change. */
+const struct lwm_msg_ent *lwm_msg_entry(struct lwm_store *s, int mbox,
+                                        uint32_t idx);
+
 /** 0-based index of uid in the mailbox, or LWM_ERR_NOENT. With
  *  nearest, the index of the first message with UID >= uid (may equal
  *  the count). O(log n). */

@@ -2353,6 +2353,14 @@ uint32_t lwm_msg_count(struct lwm_store *s, int m)
     return mbox_ok(s, m) ? 0 : s->mboxes[m].count;
 }
 
+const struct lwm_msg_ent *lwm_msg_entry(struct lwm_store *s, int m,
+                                        uint32_t idx)
+{
+    if (mbox_ok(s, m) || idx >= s->mboxes[m].count)
+        return NULL;
+    return &s->msgs[s->mboxes[m].first + idx];
+}
+
 int lwm_msg_get(struct lwm_store *s, int m, uint32_t idx, struct lwm_msg *r)
 {
     const struct lwm_msg_ent *e;

@@ -1,0 +1,214 @@
+/*
+ * lwmail IMAP - SEARCH and UID SEARCH, with ESEARCH (RFC 4731) results.
+ * The keys are compiled once (src/search); messages are then decided in
+ * bounded steps, reading a message's bytes only while some key needs
+ * them.
+ */
+#include <string.h>
+
+#include "imap/imap_int.h"
+
+/* Bytes read and messages looked at per step, so a search over a large
+ * mailbox yields to the other sessions regularly. */
+#define SEARCH_STEP_BYTES 16384u
+#define SEARCH_STEP_MSGS  512u
+
+static int kw_lookup(void *ctx, const uint8_t *name, size_t len)
+{
+    struct imap_sess *s = ctx;
+    int r = lwm_keyword(sess_srv(s)->store, s->view.mbox,
+                        (const char *)name, len, 0);
+    return r < 0 ? -1 : r;
+}
+
+static void search_release(struct imap_sess *s)
+{
+    if (s->in_search) {
+        srv_search_put(sess_srv(s), s->u.se.slot);
+        s->in_search = 0;
+    }
+}
+
+/* ESEARCH ALL: print the open range */
+static void all_flush(struct imap_sess *s)
+{
+    if (!s->u.se.run_lo)
+        return;
+    if (s->u.se.any)
+        out_raw(s, ",", 1);
+    out_u32(s, s->u.se.run_lo);
+    if (s->u.se.run_hi != s->u.se.run_lo) {
+        out_raw(s, ":", 1);
+        out_u32(s, s->u.se.run_hi);
+    }
+    s->u.se.any = 1;
+}
+
+static void out_esearch_head(struct imap_sess *s)
+{
+    out_str(s, "* ESEARCH (TAG ");
+    out_quoted(s, (const uint8_t *)s->tag, s->tag_len);
+    out_raw(s, ")", 1);
+    if (s->u.se.uid)
+        out_str(s, " UID");
+}
+
+static void report(struct imap_sess *s, uint32_t n)
+{
+    s->u.se.count++;
+    if (!s->u.se.min)
+        s->u.se.min = n;
+    s->u.se.max = n;
+    if (!s->u.se.esearch) {
+        if (!s->u.se.in_msg) {
+            out_str(s, "* SEARCH");
+            s->u.se.in_msg = 1;
+        }
+        out_raw(s, " ", 1);
+        out_u32(s, n);
+        return;
+    }
+    if (!(s->u.se.opts & LWM_SEARCH_RET_ALL))
+        return;
+    if (!s->u.se.in_msg) {
+        out_esearch_head(s);
+        out_str(s, " ALL ");
+        s->u.se.in_msg = 1;
+    }
+    if (s->u.se.run_lo && n == s->u.se.run_hi + 1) {
+        s->u.se.run_hi = n;
+        return;
+    }
+    all_flush(s);
+    s->u.se.run_lo = s->u.se.run_hi = n;
+}
+
+static int search_end(struct imap_sess *s)
+{
+    unsigned o = s->u.se.opts;
+    search_release(s);
+    if (!s->u.se.esearch) {
+        out_str(s, s->u.se.in_msg ? "\r\n" : "* SEARCH\r\n");
+    } else {
+        if (s->u.se.in_msg)
+            all_flush(s);
+        else
+            out_esearch_head(s);
+        if ((o & LWM_SEARCH_RET_MIN) && s->u.se.count) {
+            out_str(s, " MIN ");
+            out_u32(s, s->u.se.min);
+        }
+        if ((o & LWM_SEARCH_RET_MAX) && s->u.se.count) {
+            out_str(s, " MAX ");
+            out_u32(s, s->u.se.max);
+        }
+        if (o & LWM_SEARCH_RET_COUNT) {
+            out_str(s, " COUNT ");
+            out_u32(s, s->u.se.count);
+        }
+        out_str(s, "\r\n");
+    }
+    return resp_tagged(s, "OK", "SEARCH completed");
+}
+
+static int search_step(struct imap_sess *s)
+{
+    struct lwm_server *srv = sess_srv(s);
+    struct lwm_search_prog *p = &srv->search[s->u.se.slot];
+    uint32_t bytes = 0, msgs = 0, vis = view_visible(s);
+    uint32_t max_seq = view_count(s), max_uid = 0;
+    uint8_t chunk[512];
+    if (vis) {
+        const struct lwm_msg_ent *e =
+            lwm_msg_entry(srv->store, s->view.mbox, vis - 1);
+        max_uid = e ? e->uid : 0;
+    }
+    while (bytes < SEARCH_STEP_BYTES && msgs < SEARCH_STEP_MSGS) {
+        if (tx_free(s) < IMAP_TX_RESERVE)
+            return STEP_MORE;
+        if (!s->u.se.off) {
+            /* start the next message */
+            struct lwm_search_msg m;
+            const struct lwm_msg_ent *e;
+            if (s->u.se.idx >= vis)
+                return search_end(s);
+            e = lwm_msg_entry(srv->store, s->view.mbox, s->u.se.idx);
+            if (lwm_msg_get(srv->store, s->view.mbox, s->u.se.idx,
+                            &s->u.se.msg) < 0) {
+                s->u.se.idx++;
+                continue;
+            }
+            m.seq = view_idx_seq(s, s->u.se.idx);
+            m.uid = e->uid;
+            m.flags = e->flags;
+            m.size = s->u.se.msg.size;
+            m.internal_date = s->u.se.msg.date;
+            lwm_search_begin(p, &m, max_seq, max_uid);
+            s->u.se.off = 1;            /* 1 + bytes fed */
+            s->u.se.cur = s->u.se.uid ? m.uid : m.seq;
+            msgs++;
+        }
+        while (lwm_search_wants(p) != LWM_SEARCH_WANT_NONE &&
+               bytes < SEARCH_STEP_BYTES) {
+            int n = lwm_msg_read(srv->store, &s->u.se.msg, s->u.se.off - 1,
+                                 chunk, sizeof chunk);
+            if (n <= 0)
+                break;
+            lwm_search_feed(p, chunk, (size_t)n);
+            s->u.se.off += (uint32_t)n;
+            bytes += (uint32_t)n;
+        }
+        if (lwm_search_wants(p) != LWM_SEARCH_WANT_NONE &&
+            s->u.se.off - 1 < s->u.se.msg.size)
+            return STEP_MORE;           /* this message goes on */
+        if (lwm_search_result(p))
+            report(s, s->u.se.cur);
+        s->u.se.off = 0;
+        s->u.se.idx++;
+    }
+    return STEP_MORE;
+}
+
+int cmd_search(struct imap_sess *s)
+{
+    struct lwm_server *srv = sess_srv(s);
+    uint32_t a = cmd_is(s, "UID") ? 1u : 0u;
+    const char *err = NULL;
+    int slot, r;
+    unsigned ret;
+    if (s->cmd.ntoks <= a)
+        return resp_tagged(s, "BAD", "SEARCH needs search keys");
+    slot = srv_search_get(srv);
+    if (slot < 0)
+        return STEP_WAIT;               /* both programs busy: wait */
+    memset(&s->u.se, 0, sizeof s->u.se);
+    s->u.se.slot = slot;
+    s->in_search = 1;
+    r = lwm_search_compile(&srv->search[slot], sess_rx(s), &s->toks[a],
+                           s->cmd.ntoks - a, kw_lookup, s, &err);
+    if (r < 0) {
+        search_release(s);
+        if (r == LWM_SEARCH_ERR_CHARSET)
+            return resp_tagged(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] "
+                                        "Unsupported charset");
+        if (r == LWM_SEARCH_ERR_LIMIT)
+            return resp_tagged(s, "NO", "[LIMIT] Search too complex");
+        done_begin(s, "BAD");
+        done_add(s, err ? err : "Invalid search");
+        return done_end(s);
+    }
+    ret = lwm_search_return(&srv->search[slot]);
+    if ((ret & LWM_SEARCH_RET_SAVE) ||
+        lwm_search_uses_saved(&srv->search[slot])) {
+        search_release(s);
+        return resp_tagged(s, "BAD", "SEARCHRES ($, SAVE) is not "
+                                     "supported");
+    }
+    s->u.se.uid = (uint8_t)a;
+    s->u.se.esearch = (ret & LWM_SEARCH_RET_ESEARCH) || s->rev2;
+    s->u.se.opts = (uint8_t)(ret & 0x0F);
+    if (s->u.se.esearch && !s->u.se.opts)
+        s->u.se.opts = LWM_SEARCH_RET_ALL;    /* RETURN () means ALL */
+    s->step = search_step;
+    return STEP_MORE;
+}

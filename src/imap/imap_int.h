@@ -1,0 +1,392 @@
+/*
+ * lwmail IMAP - the session: internal definitions shared by the command
+ * files (session.c, cmd_*.c, fetch.c) and the server (src/server).
+ *
+ * One struct imap_sess per connection slot. A command runs as a sequence
+ * of steps: each step produces at most what fits in the output buffer
+ * (keeping IMAP_TX_RESERVE free for one "atomic" line) and says whether
+ * it is done, wants to go on when there is room, or waits for a resource.
+ * So a FETCH of a 50 MB message, a SEARCH over thousands of messages or a
+ * LIST of every mailbox never holds the loop for more than one step.
+ */
+#ifndef LWM_IMAP_INT_H
+#define LWM_IMAP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap/parse.h"
+#include "lwmail/lwm_opts.h"
+#include "lwmail/lwm_server.h"
+#include "lwmail/lwm_store.h"
+#include "mime/mime.h"
+#include "search/search.h"
+
+/* Room every step may count on: one status line, a LIST or STATUS line
+ * (a mailbox name of LWM_MBOX_NAME_MAX UTF-8 bytes is at most about 4/3
+ * times longer in modified UTF-7), a FETCH response's fixed parts. */
+#define IMAP_TX_RESERVE 1024
+#if LWM_IMAP_TXBUF < 2 * IMAP_TX_RESERVE
+#error "LWM_IMAP_TXBUF must be at least 2048"
+#endif
+
+#define IMAP_TAG_MAX 64          /* longer tags are refused */
+#define IMAP_PATH_MAX 8          /* section part numbers: 1.2.3.4.5.6.7.8 */
+
+/* Results of a command step */
+#define STEP_DONE  0             /* tagged response sent */
+#define STEP_MORE  1             /* call again when there is room */
+#define STEP_WAIT  2             /* waiting for a resource: retried by poll */
+#define STEP_INPUT 3             /* waiting for the client's next line */
+
+enum sess_state {
+    SS_FREE = 0,
+    SS_NOAUTH,
+    SS_AUTH,
+    SS_SELECTED,
+    SS_LOGOUT                    /* BYE sent, closing when flushed */
+};
+
+/* What the receive side is doing besides parsing commands */
+enum rx_mode {
+    RX_CMD = 0,                  /* commands are parsed from rx[] */
+    RX_APPEND,                   /* literal bytes go to the store */
+    RX_DISCARD,                  /* literal bytes are dropped */
+    RX_SKIPLINE                  /* drop up to and including the next LF */
+};
+
+/* Expunges not yet announced: a run of n view messages, adjacent in the
+ * view, whose UIDs were lo .. hi and which are gone from the store. */
+struct exp_run {
+    uint32_t lo, hi, n;
+};
+
+/* The selected mailbox as this session's client knows it: store messages
+ * with uid < uidnext, plus the runs of expunged ones not yet announced. */
+struct imap_view {
+    int mbox;                    /* store slot */
+    uint32_t mbox_id;
+    uint32_t uidvalidity;
+    uint32_t uidnext;            /* messages from here on not announced */
+    uint32_t modseq;             /* flag changes up to here announced */
+    uint32_t exists;             /* count last announced */
+    uint32_t scan;               /* flag announcement resumes here */
+    uint16_t nruns;
+    uint8_t readonly;            /* EXAMINE */
+    uint8_t lost;                /* runs overflowed: must BYE */
+    struct exp_run runs[LWM_IMAP_EXPUNGE_RUNS];
+};
+
+/* Fetch attributes */
+enum fetch_kind {
+    FA_UID = 1, FA_FLAGS, FA_INTERNALDATE, FA_SIZE, FA_ENVELOPE,
+    FA_BODY, FA_BODYSTRUCTURE, FA_SECTION, FA_BINARY_SIZE,
+    FA_RFC822, FA_RFC822_HEADER, FA_RFC822_TEXT
+};
+enum fetch_sec {
+    SEC_ALL = 0, SEC_HEADER, SEC_TEXT, SEC_MIME, SEC_FIELDS, SEC_FIELDS_NOT
+};
+#define FAF_PEEK    0x01
+#define FAF_BINARY  0x02
+#define FAF_PARTIAL 0x04
+
+struct fetch_att {
+    uint8_t kind;
+    uint8_t sec;
+    uint8_t flags;
+    uint8_t npath;
+    uint16_t path[IMAP_PATH_MAX];
+    uint32_t part_off, part_len; /* <off.len> */
+    uint32_t sec_off, sec_len;   /* the section text as sent, echoed */
+    uint32_t fld_off, fld_len;   /* HEADER.FIELDS: the names' list */
+};
+
+/* An output stream: bytes copied from flash into the response */
+enum stream_src { SRC_NONE = 0, SRC_MSG, SRC_SUM, SRC_FIELDS, SRC_DECODE,
+                  SRC_PAD };
+
+struct fetch_state {
+    uint32_t cursor;             /* last seq or UID done */
+    uint32_t idx;                /* store index of the current message */
+    uint32_t seq;
+    uint8_t uid;                 /* UID FETCH */
+    uint8_t natts;
+    uint8_t att;                 /* next attribute of the current msg */
+    uint8_t in_msg;              /* "* n FETCH (" sent */
+    uint8_t set_seen;            /* a non-PEEK body part was asked for */
+    uint8_t seen_now;            /* \Seen was set on the current message */
+    uint8_t sorted;              /* the set is ascending */
+    uint8_t have_sum;            /* 0 not read, 1 valid, 2 none/bad */
+    uint8_t has_flags;           /* FLAGS is among the attributes */
+    uint16_t set_tok;
+    struct lwm_msg msg;          /* the current message */
+    struct lwm_mime_sum sum;
+    /* the literal being streamed */
+    uint8_t src;                 /* enum stream_src */
+    uint8_t counting;            /* HEADER.FIELDS: first pass, sizing */
+    uint32_t off, end;           /* source range still to read */
+    uint32_t skip;               /* output bytes to drop (partial) */
+    uint32_t left;               /* output bytes still to send */
+    uint32_t count;              /* HEADER.FIELDS: size found by pass 1 */
+    uint32_t rng_off, rng_len;   /* HEADER.FIELDS: the header's range */
+    /* HEADER.FIELDS filter */
+    uint8_t fl_state, fl_keep, fl_nlen;
+    char fl_name[80];
+    struct lwm_mime_dec dec;
+    struct fetch_att atts[LWM_IMAP_FETCH_ATTS];
+};
+
+struct imap_sess {
+    uint8_t state;               /* enum sess_state */
+    uint8_t rx_mode;             /* enum rx_mode */
+    uint8_t rev2;                /* ENABLE IMAP4rev2 */
+    uint8_t busy;                /* a command is running */
+    uint8_t idling;              /* in IDLE, waiting for DONE */
+    uint8_t notify;              /* another session changed something */
+    uint8_t closing;             /* close once output is flushed */
+    uint8_t utf8;                /* ENABLE UTF8=ACCEPT (implied by rev2) */
+    uint8_t in_append;           /* u.ap holds store/MIME slots */
+    uint8_t in_search;           /* u.se holds a search slot */
+    uint8_t lit_refused;         /* lit_refuse() done for this command */
+    int16_t user;                /* store user id */
+    int16_t slot;
+    void *conn;                  /* the port's handle */
+    uint32_t last_ms;            /* last input (idle timeout) */
+    uint32_t sync_sent;          /* "+" sent for the command being read */
+    uint32_t cmd_len;            /* bytes of the running command in rx */
+    uint64_t lit_left;           /* RX_APPEND/RX_DISCARD: bytes to go */
+    int (*step)(struct imap_sess *s);
+
+    /* the running command */
+    struct lwm_cmd cmd;
+    struct lwm_tok toks[LWM_IMAP_MAX_TOKS];
+    char tag[IMAP_TAG_MAX + 1];
+    uint8_t tag_len;
+    uint8_t allow_expunge;       /* may announce EXPUNGE at its end */
+    uint8_t finishing;           /* announcing updates before done[] */
+    uint16_t done_len;
+    char done[512];              /* the tagged response, sent after the
+                                    untagged updates at the command's end */
+
+    struct imap_view view;
+
+    /* per-command state */
+    union {
+        struct fetch_state f;
+        struct {
+            int append;          /* store append handle */
+            int mime;            /* parser slot, -1 none */
+            int mbox;
+            uint32_t size;
+            int err;             /* a failure while streaming */
+            uint8_t binary;      /* literal8 */
+        } ap;
+        struct {
+            int prev;            /* mailbox iteration */
+            uint8_t lsub;
+            uint8_t ret_status;  /* RETURN (STATUS (...)) */
+            uint16_t status_tok;
+            uint8_t sel_sub;     /* SELECT (SUBSCRIBED) */
+            uint8_t ret_sub;
+            uint8_t ret_children;
+            uint8_t ret_special;
+            uint8_t sel_special;
+            uint8_t nonexistent_done;
+            uint16_t pat_tok, npat;
+            char ref[LWM_MBOX_NAME_MAX + 1];
+        } ls;
+        struct {
+            uint32_t cursor;     /* last seq/UID applied */
+            uint32_t emit;       /* last seq/UID answered */
+            uint32_t applied;    /* messages in the batch applied */
+            uint16_t set_tok;
+            uint8_t uid;
+            uint8_t silent;
+            uint8_t op;
+            uint8_t sorted;
+            uint32_t flags;
+            int dst;             /* COPY/MOVE target slot */
+            uint32_t dst_first, dst_last, src_lo, src_hi;
+            uint16_t src_len;
+            uint8_t cu_lost;     /* COPYUID too long to send */
+            uint8_t move;
+            char src[200];       /* COPYUID source set so far */
+        } st;
+        struct {
+            int slot;            /* search program slot */
+            uint32_t idx;        /* next store index */
+            uint32_t off;        /* bytes fed of the current message */
+            uint8_t uid;
+            uint8_t esearch;
+            uint8_t opts;        /* RETURN (MIN MAX COUNT ALL SAVE) */
+            uint8_t in_msg;
+            uint32_t count, min, max;
+            uint32_t cur;        /* seq or UID of the current message */
+            uint32_t run_lo, run_hi; /* ESEARCH ALL: the open range */
+            uint8_t any;
+            struct lwm_msg msg;
+        } se;
+    } u;
+};
+
+/* ------------------------------------------------ shared server state */
+
+struct lwm_server {
+    const struct lwm_server_cfg *cfg;
+    struct lwm_store *store;
+    uint32_t batch[LWM_IMAP_BATCH];      /* UID arrays for store calls */
+    struct lwm_mime mime[LWM_IMAP_MIME_SLOTS];
+    uint8_t mime_used[LWM_IMAP_MIME_SLOTS];
+    struct lwm_search_prog search[LWM_IMAP_SEARCH_SLOTS];
+    uint8_t search_used[LWM_IMAP_SEARCH_SLOTS];
+    uint32_t next_poll_ms;
+    uint16_t nsess;
+    uint8_t waiting;                     /* some step returned STEP_WAIT */
+    struct imap_sess sess[LWM_MAX_SESSIONS];
+    uint8_t rx[LWM_MAX_SESSIONS][LWM_IMAP_RXBUF];
+    uint32_t rx_len[LWM_MAX_SESSIONS];
+    uint8_t tx[LWM_MAX_SESSIONS][LWM_IMAP_TXBUF];
+    uint32_t tx_head[LWM_MAX_SESSIONS], tx_len[LWM_MAX_SESSIONS];
+};
+
+extern struct lwm_server lwm_the_server;
+
+/* ------------------------------------------------ session.c */
+
+struct lwm_server *sess_srv(struct imap_sess *s);
+uint8_t *sess_rx(struct imap_sess *s);
+size_t tx_free(struct imap_sess *s);
+void out_raw(struct imap_sess *s, const void *p, size_t n);
+void out_str(struct imap_sess *s, const char *str);
+void out_u32(struct imap_sess *s, uint32_t v);
+void out_u64(struct imap_sess *s, uint64_t v);
+void out_tag(struct imap_sess *s);
+int cmd_is(struct imap_sess *s, const char *word);
+void sess_open(struct imap_sess *s, void *conn);
+void sess_free(struct imap_sess *s);
+void sess_run(struct imap_sess *s);
+void sess_input(struct imap_sess *s, const uint8_t *p, size_t n);
+size_t sess_rx_room(struct imap_sess *s);
+void sess_tick(struct imap_sess *s, uint32_t now);
+void sess_shutdown(struct imap_sess *s);
+
+/** The command's tagged response "tag OK|NO|BAD text" (text may hold a
+ *  response code). It is sent after any untagged updates; returns
+ *  STEP_DONE. Longer responses: done_begin, done_add..., done_end. */
+int resp_tagged(struct imap_sess *s, const char *status, const char *text);
+void done_begin(struct imap_sess *s, const char *status);
+void done_add(struct imap_sess *s, const char *str);
+void done_addn(struct imap_sess *s, const char *p, size_t n);
+void done_u32(struct imap_sess *s, uint32_t v);
+int done_end(struct imap_sess *s);
+/** String value as atom, quoted string or literal */
+void out_astring(struct imap_sess *s, const uint8_t *p, size_t n);
+void out_quoted(struct imap_sess *s, const uint8_t *p, size_t n);
+/** A mailbox name (UTF-8 in the store) in the session's wire form */
+void out_mbox(struct imap_sess *s, const char *name);
+void out_flags(struct imap_sess *s, int mbox, uint32_t flags);
+void sess_log(struct imap_sess *s, int level, const char *a, const char *b);
+
+/** The value of token t as a NUL-terminated string; -1 if it is not a
+ *  string, is too long or holds a NUL. */
+int tok_string(struct imap_sess *s, const struct lwm_tok *t, char *out,
+               size_t cap);
+/** Token t is an atom equal (case-insensitively) to word */
+int tok_is(struct imap_sess *s, const struct lwm_tok *t, const char *word);
+/** A mailbox name argument: string value, decoded from modified UTF-7 for
+ *  IMAP4rev1 clients. Returns the UTF-8 length or < 0. */
+int tok_mbox(struct imap_sess *s, const struct lwm_tok *t, char *out,
+             size_t cap);
+/** Parse a flag list/atom (for STORE, APPEND). 0 or -1 (BAD); keywords
+ *  are created in mbox when create is set. */
+int parse_flags(struct imap_sess *s, int mbox, const struct lwm_tok *t,
+                size_t ntoks, uint32_t *flags, int create);
+
+/** Store error -> tagged NO with the RFC 5530 code */
+int resp_store_err(struct imap_sess *s, int err, const char *what);
+
+/* the view */
+uint32_t view_visible(struct imap_sess *s);   /* store msgs in the view */
+uint32_t view_count(struct imap_sess *s);     /* as the client knows it */
+/** seq -> store index: 1 found, 0 expunged (pending), -1 out of range */
+int view_seq_idx(struct imap_sess *s, uint32_t seq, uint32_t *idx);
+uint32_t view_idx_seq(struct imap_sess *s, uint32_t idx);
+/** Next message of a sequence set (seq or UID) after *cursor: returns 1
+ *  and the store index/seq, 0 at the end. */
+int view_set_next(struct imap_sess *s, uint16_t set_tok, int uid,
+                  int sorted, uint32_t *cursor, uint32_t *idx,
+                  uint32_t *seq);
+/** Validate a sequence set token for the view: 0 ok, else BAD sent */
+int view_set_check(struct imap_sess *s, uint16_t tok, int uid,
+                   uint8_t *sorted);
+/** Untagged updates (EXPUNGE if allowed, FETCH FLAGS, EXISTS); returns
+ *  STEP_DONE when everything is announced, STEP_MORE if out of room. */
+int view_announce(struct imap_sess *s, int allow_expunge);
+void view_close(struct imap_sess *s);
+
+/* ------------------------------------------------ server.c */
+
+/** Tell every session with mbox selected that these UIDs are gone. */
+void srv_expunged(struct lwm_server *srv, int mbox, const uint32_t *uids,
+                  uint32_t n);
+/** Something changed in mbox (flags, new mail): wake IDLE sessions. */
+void srv_changed(struct lwm_server *srv, int mbox);
+/** The mailbox was deleted: sessions with it selected are ended. */
+void srv_mbox_gone(struct lwm_server *srv, int mbox);
+int srv_mime_get(struct lwm_server *srv);
+void srv_mime_put(struct lwm_server *srv, int slot);
+int srv_search_get(struct lwm_server *srv);
+void srv_search_put(struct lwm_server *srv, int slot);
+uint32_t srv_now(struct lwm_server *srv);
+void srv_log(struct lwm_server *srv, int level, int conn, const char *msg);
+
+/* ------------------------------------------------ commands */
+
+typedef int (*cmd_fn)(struct imap_sess *s);
+struct cmd_def {
+    const char *name;
+    cmd_fn start;
+    uint8_t states;              /* bit (1 << SS_*) where it is allowed */
+    uint8_t flags;
+};
+#define CMDF_NO_EXPUNGE 0x01     /* FETCH, STORE, SEARCH (not UID ...) */
+#define CMDF_UID        0x02
+
+int cmd_capability(struct imap_sess *s);
+int cmd_noop(struct imap_sess *s);
+int cmd_logout(struct imap_sess *s);
+int cmd_login(struct imap_sess *s);
+int cmd_authenticate(struct imap_sess *s);
+int cmd_enable(struct imap_sess *s);
+int cmd_id(struct imap_sess *s);
+int cmd_namespace(struct imap_sess *s);
+int cmd_idle(struct imap_sess *s);
+/* A line arrived during IDLE (DONE, or anything else: BAD); the caller
+ * drops it from the buffer. */
+void idle_done(struct imap_sess *s, const uint8_t *line, size_t len);
+int cmd_select(struct imap_sess *s);
+int cmd_create(struct imap_sess *s);
+int cmd_delete(struct imap_sess *s);
+int cmd_rename(struct imap_sess *s);
+int cmd_subscribe(struct imap_sess *s);
+int cmd_list(struct imap_sess *s);
+int cmd_status(struct imap_sess *s);
+int cmd_close(struct imap_sess *s);
+int cmd_expunge(struct imap_sess *s);
+int cmd_store(struct imap_sess *s);
+int cmd_copy(struct imap_sess *s);
+int cmd_search(struct imap_sess *s);
+int cmd_fetch(struct imap_sess *s);
+int cmd_uid(struct imap_sess *s);
+/* APPEND: started from the literal (streamed) or a whole command */
+int append_start(struct imap_sess *s, int streamed);
+void append_input(struct imap_sess *s, const uint8_t *p, size_t n);
+void append_abort(struct imap_sess *s);
+int cmd_append(struct imap_sess *s);
+/* Refuse the literal announced by a LWM_PARSE_LITERAL command: drop the
+ * command's bytes; a non-synchronizing literal is read and dropped. */
+void lit_refuse(struct imap_sess *s);
+
+const char *capability_string(struct imap_sess *s);
+
+#endif /* LWM_IMAP_INT_H */

@@ -1,0 +1,1118 @@
+/*
+ * lwmail IMAP - the session: receive side, command loop, output buffer,
+ * and the view of the selected mailbox (sequence numbers, untagged
+ * updates). See imap_int.h for the step model.
+ */
+#include <string.h>
+
+#include "imap/args.h"
+#include "imap/imap_int.h"
+#include "imap/mutf7.h"
+
+/* ------------------------------------------------------------ helpers */
+
+struct lwm_server *sess_srv(struct imap_sess *s)
+{
+    (void)s;
+    return &lwm_the_server;
+}
+
+static int sess_no(struct imap_sess *s)
+{
+    return (int)(s - lwm_the_server.sess);
+}
+
+uint8_t *sess_rx(struct imap_sess *s)
+{
+    return lwm_the_server.rx[sess_no(s)];
+}
+
+static int lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* ------------------------------------------------------------ output */
+
+size_t tx_free(struct imap_sess *s)
+{
+    return LWM_IMAP_TXBUF - lwm_the_server.tx_len[sess_no(s)];
+}
+
+void out_raw(struct imap_sess *s, const void *p, size_t n)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s);
+    uint8_t *tx = srv->tx[k];
+    if (n > LWM_IMAP_TXBUF - srv->tx_len[k]) {
+        /* a step wrote more than it checked for: a bug, not the peer's
+         * fault; end the session rather than send a broken response */
+        srv_log(srv, LWM_LOG_ERR, k, "output overflow, closing");
+        s->closing = 1;
+        return;
+    }
+    if (srv->tx_head[k] + srv->tx_len[k] + n > LWM_IMAP_TXBUF) {
+        memmove(tx, tx + srv->tx_head[k], srv->tx_len[k]);
+        srv->tx_head[k] = 0;
+    }
+    memcpy(tx + srv->tx_head[k] + srv->tx_len[k], p, n);
+    srv->tx_len[k] += (uint32_t)n;
+}
+
+void out_str(struct imap_sess *s, const char *str)
+{
+    out_raw(s, str, strlen(str));
+}
+
+void out_u64(struct imap_sess *s, uint64_t v)
+{
+    char b[24];
+    int i = 24;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out_raw(s, b + i, (size_t)(24 - i));
+}
+
+void out_u32(struct imap_sess *s, uint32_t v)
+{
+    out_u64(s, v);
+}
+
+void out_tag(struct imap_sess *s)
+{
+    out_raw(s, s->tag, s->tag_len);
+    out_raw(s, " ", 1);
+}
+
+void out_quoted(struct imap_sess *s, const uint8_t *p, size_t n)
+{
+    size_t i, start = 0;
+    out_raw(s, "\"", 1);
+    for (i = 0; i < n; i++) {
+        if (p[i] == '"' || p[i] == '\\') {
+            out_raw(s, p + start, i - start);
+            out_raw(s, "\\", 1);
+            start = i;
+        }
+    }
+    out_raw(s, p + start, n - start);
+    out_raw(s, "\"", 1);
+}
+
+void out_astring(struct imap_sess *s, const uint8_t *p, size_t n)
+{
+    int form = lwm_imap_string_form(p, n);
+    if (form == 'A') {
+        out_raw(s, p, n);
+    } else if (form == 'Q' ||
+               (s->utf8 && n <= 1024 && !memchr(p, '\r', n) &&
+                !memchr(p, '\n', n) && !memchr(p, 0, n))) {
+        out_quoted(s, p, n);
+    } else {
+        out_raw(s, "{", 1);
+        out_u32(s, (uint32_t)n);
+        out_raw(s, "}\r\n", 3);
+        out_raw(s, p, n);
+    }
+}
+
+void out_mbox(struct imap_sess *s, const char *name)
+{
+    char enc[4 * LWM_MBOX_NAME_MAX + 8];
+    int n;
+    if (s->utf8) {
+        out_astring(s, (const uint8_t *)name, strlen(name));
+        return;
+    }
+    n = lwm_mutf7_encode(name, strlen(name), enc, sizeof enc);
+    if (n < 0) {
+        /* the store only holds valid UTF-8 names; never send garbage */
+        out_str(s, "\"\"");
+        return;
+    }
+    out_astring(s, (const uint8_t *)enc, (size_t)n);
+}
+
+void out_flags(struct imap_sess *s, int mbox, uint32_t flags)
+{
+    static const char *const sys[] = { "\\Seen", "\\Answered", "\\Flagged",
+                                       "\\Deleted", "\\Draft" };
+    int i, first = 1;
+    out_raw(s, "(", 1);
+    for (i = 0; i < 5; i++) {
+        if (flags & (1u << i)) {
+            if (!first)
+                out_raw(s, " ", 1);
+            out_str(s, sys[i]);
+            first = 0;
+        }
+    }
+    for (i = 0; i < LWM_KEYWORDS_MAX; i++) {
+        const char *kw;
+        if (!(flags & LWM_FLAG_KEYWORD(i)))
+            continue;
+        kw = lwm_keyword_name(sess_srv(s)->store, mbox, i);
+        if (!kw)
+            continue;
+        if (!first)
+            out_raw(s, " ", 1);
+        out_str(s, kw);
+        first = 0;
+    }
+    out_raw(s, ")", 1);
+}
+
+void done_addn(struct imap_sess *s, const char *p, size_t n)
+{
+    /* keep room for CRLF; a response that does not fit is cut (only
+     * optional response codes such as a long COPYUID can get there, and
+     * their writers check done_room first) */
+    if (n > sizeof s->done - 2u - s->done_len)
+        n = sizeof s->done - 2u - s->done_len;
+    memcpy(s->done + s->done_len, p, n);
+    s->done_len = (uint16_t)(s->done_len + n);
+}
+
+void done_add(struct imap_sess *s, const char *str)
+{
+    done_addn(s, str, strlen(str));
+}
+
+void done_u32(struct imap_sess *s, uint32_t v)
+{
+    char b[12];
+    int i = 12;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    done_addn(s, b + i, (size_t)(12 - i));
+}
+
+void done_begin(struct imap_sess *s, const char *status)
+{
+    s->done_len = 0;
+    done_addn(s, s->tag, s->tag_len);
+    done_add(s, " ");
+    done_add(s, status);
+    done_add(s, " ");
+}
+
+int done_end(struct imap_sess *s)
+{
+    memcpy(s->done + s->done_len, "\r\n", 2);
+    s->done_len = (uint16_t)(s->done_len + 2);
+    return STEP_DONE;
+}
+
+int resp_tagged(struct imap_sess *s, const char *status, const char *text)
+{
+    done_begin(s, status);
+    done_add(s, text);
+    return done_end(s);
+}
+
+int resp_store_err(struct imap_sess *s, int err, const char *what)
+{
+    const char *code;
+    switch (err) {
+    case LWM_ERR_NOENT: code = "[NONEXISTENT] "; break;
+    case LWM_ERR_EXIST: code = "[ALREADYEXISTS] "; break;
+    case LWM_ERR_NOSPC: code = "[OVERQUOTA] "; break;
+    case LWM_ERR_NOMEM: code = "[LIMIT] "; break;
+    case LWM_ERR_FBIG: code = "[TOOBIG] "; break;
+    case LWM_ERR_BUSY: code = "[INUSE] "; break;
+    case LWM_ERR_NAMETOOLONG: code = "[LIMIT] "; break;
+    case LWM_ERR_NOTEMPTY: code = "[CANNOT] "; break;
+    case LWM_ERR_INVAL: code = "[CANNOT] "; break;
+    case LWM_ERR_IO:
+    case LWM_ERR_CORRUPT: code = "[SERVERBUG] "; break;
+    default: code = ""; break;
+    }
+    done_begin(s, "NO");
+    done_add(s, code);
+    done_add(s, what);
+    done_add(s, ": ");
+    done_add(s, lwm_strerror(err));
+    return done_end(s);
+}
+
+void sess_log(struct imap_sess *s, int level, const char *a, const char *b)
+{
+    char line[160];
+    size_t n = 0, la = strlen(a), lb = b ? strlen(b) : 0;
+    if (la > 100)
+        la = 100;
+    if (lb > sizeof line - 2 - la)
+        lb = sizeof line - 2 - la;
+    memcpy(line, a, la);
+    n = la;
+    if (b) {
+        memcpy(line + n, b, lb);
+        n += lb;
+    }
+    line[n] = 0;
+    srv_log(sess_srv(s), level, sess_no(s), line);
+}
+
+/* ------------------------------------------------------------ tokens */
+
+int tok_string(struct imap_sess *s, const struct lwm_tok *t, char *out,
+               size_t cap)
+{
+    return lwm_imap_string_value(sess_rx(s), t, out, cap);
+}
+
+int tok_is(struct imap_sess *s, const struct lwm_tok *t, const char *word)
+{
+    const uint8_t *p = sess_rx(s) + t->off;
+    size_t i, n = strlen(word);
+    if (t->type != LWM_TOK_ATOM || t->len != n)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (lower(p[i]) != lower((unsigned char)word[i]))
+            return 0;
+    return 1;
+}
+
+int tok_mbox(struct imap_sess *s, const struct lwm_tok *t, char *out,
+             size_t cap)
+{
+    char raw[4 * LWM_MBOX_NAME_MAX + 8];
+    int n = tok_string(s, t, raw, sizeof raw);
+    if (n < 0)
+        return n == -1 && t->len >= sizeof raw ? LWM_ERR_NAMETOOLONG
+                                                : LWM_ERR_INVAL;
+    if (s->utf8) {
+        char chk[4 * LWM_MBOX_NAME_MAX + 8];
+        if ((size_t)n >= cap)
+            return LWM_ERR_NAMETOOLONG;
+        /* encoding checks the UTF-8 is well formed */
+        if (lwm_mutf7_encode(raw, (size_t)n, chk, sizeof chk) < 0)
+            return LWM_ERR_INVAL;
+        memcpy(out, raw, (size_t)n + 1);
+        return n;
+    }
+    return lwm_mutf7_decode(raw, (size_t)n, out, cap);
+}
+
+int parse_flags(struct imap_sess *s, int mbox, const struct lwm_tok *t,
+                size_t ntoks, uint32_t *flags, int create)
+{
+    static const char *const sys[] = { "\\Seen", "\\Answered", "\\Flagged",
+                                       "\\Deleted", "\\Draft" };
+    struct lwm_store *st = sess_srv(s)->store;
+    size_t i;
+    *flags = 0;
+    for (i = 0; i < ntoks; i++) {
+        const uint8_t *p = sess_rx(s) + t[i].off;
+        int j, found = 0;
+        if (t[i].type != LWM_TOK_ATOM)
+            return -1;
+        for (j = 0; j < 5; j++) {
+            if (tok_is(s, &t[i], sys[j])) {
+                *flags |= 1u << j;
+                found = 1;
+            }
+        }
+        if (found)
+            continue;
+        if (tok_is(s, &t[i], "\\Recent"))
+            continue;           /* not tracked; RFC: ignore it on STORE */
+        if (p[0] == '\\')
+            return -1;          /* an unknown system flag: BAD */
+        {
+            size_t k;
+            for (k = 0; k < t[i].len; k++)
+                if (p[k] == '[' || p[k] == ']' || p[k] >= 0x80 ||
+                    p[k] == '%' || p[k] == '*')
+                    return -1;
+        }
+        j = lwm_keyword(st, mbox, (const char *)p, t[i].len, create);
+        if (j >= 0)
+            *flags |= LWM_FLAG_KEYWORD(j);
+        else if (create)
+            return -2;          /* keyword table full */
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ the view */
+
+uint32_t view_visible(struct imap_sess *s)
+{
+    struct lwm_store *st = sess_srv(s)->store;
+    int r = lwm_msg_find(st, s->view.mbox, s->view.uidnext, 1);
+    return r < 0 ? 0 : (uint32_t)r;
+}
+
+uint32_t view_count(struct imap_sess *s)
+{
+    uint32_t n = view_visible(s);
+    uint16_t i;
+    for (i = 0; i < s->view.nruns; i++)
+        n += s->view.runs[i].n;
+    return n;
+}
+
+int view_seq_idx(struct imap_sess *s, uint32_t seq, uint32_t *idx)
+{
+    struct lwm_store *st = sess_srv(s)->store;
+    uint32_t before = 0;        /* expunged view messages before here */
+    uint16_t i;
+    if (seq == 0)
+        return -1;
+    for (i = 0; i < s->view.nruns; i++) {
+        const struct exp_run *r = &s->view.runs[i];
+        int k = lwm_msg_find(st, s->view.mbox, r->lo, 1);
+        uint32_t pos = (uint32_t)(k < 0 ? 0 : k) + before + 1;
+        if (seq < pos)
+            break;
+        if (seq < pos + r->n)
+            return 0;
+        before += r->n;
+    }
+    *idx = seq - 1 - before;
+    return *idx < view_visible(s) ? 1 : -1;
+}
+
+uint32_t view_idx_seq(struct imap_sess *s, uint32_t idx)
+{
+    const struct lwm_msg_ent *e =
+        lwm_msg_entry(sess_srv(s)->store, s->view.mbox, idx);
+    uint32_t seq = idx + 1;
+    uint16_t i;
+    for (i = 0; e && i < s->view.nruns; i++)
+        if (s->view.runs[i].lo < e->uid)
+            seq += s->view.runs[i].n;
+    return seq;
+}
+
+/* A set's largest member "*": the view's count, or its largest UID */
+static uint32_t view_star(struct imap_sess *s, int uid)
+{
+    uint32_t vis;
+    const struct lwm_msg_ent *e;
+    if (!uid)
+        return view_count(s);
+    vis = view_visible(s);
+    e = vis ? lwm_msg_entry(sess_srv(s)->store, s->view.mbox, vis - 1) : 0;
+    return e ? e->uid : 0;
+}
+
+int view_set_check(struct imap_sess *s, uint16_t tok, int uid,
+                   uint8_t *sorted)
+{
+    const struct lwm_tok *t = &s->toks[tok];
+    const uint8_t *p = sess_rx(s) + t->off;
+    struct lwm_seqset_it it;
+    uint32_t lo, hi, prev = 0, star;
+    int first = 1;
+    if (t->type != LWM_TOK_ATOM || !lwm_seqset_valid(p, t->len, 0)) {
+        resp_tagged(s, "BAD", "Invalid sequence set");
+        return -1;
+    }
+    star = view_star(s, uid);
+    *sorted = 1;
+    lwm_seqset_begin(&it, p, t->len, star);
+    while (lwm_seqset_next(&it, &lo, &hi)) {
+        if (!uid && (hi > star || lo == 0)) {
+            resp_tagged(s, "BAD", "Message sequence number out of range");
+            return -1;
+        }
+        if (!first && lo <= prev)
+            *sorted = 0;
+        prev = hi;
+        first = 0;
+    }
+    return 0;
+}
+
+/* Smallest member of the set greater than after (0: none) */
+static uint32_t set_next_after(struct imap_sess *s, uint16_t tok,
+                               uint32_t star, uint32_t after)
+{
+    const struct lwm_tok *t = &s->toks[tok];
+    struct lwm_seqset_it it;
+    uint32_t lo, hi, best = 0;
+    lwm_seqset_begin(&it, sess_rx(s) + t->off, t->len, star);
+    while (lwm_seqset_next(&it, &lo, &hi)) {
+        uint32_t c;
+        if (hi <= after)
+            continue;
+        c = lo > after ? lo : after + 1;
+        if (!best || c < best)
+            best = c;
+    }
+    return best;
+}
+
+int view_set_next(struct imap_sess *s, uint16_t set_tok, int uid,
+                  int sorted, uint32_t *cursor, uint32_t *idx,
+                  uint32_t *seq)
+{
+    struct lwm_store *st = sess_srv(s)->store;
+    uint32_t star = view_star(s, uid);
+    (void)sorted;               /* set_next_after is correct either way */
+    for (;;) {
+        uint32_t n = set_next_after(s, set_tok, star, *cursor);
+        if (!n)
+            return 0;
+        if (!uid) {
+            int r = view_seq_idx(s, n, idx);
+            *cursor = n;
+            if (r < 0)
+                return 0;
+            if (r == 0)
+                continue;       /* expunged, not yet announced: skip */
+            *seq = n;
+            return 1;
+        } else {
+            int k = lwm_msg_find(st, s->view.mbox, n, 1);
+            const struct lwm_msg_ent *e;
+            if (k < 0 || (uint32_t)k >= view_visible(s))
+                return 0;
+            e = lwm_msg_entry(st, s->view.mbox, (uint32_t)k);
+            if (e->uid != n) {
+                /* n is not in use; try the set's next member from here */
+                *cursor = e->uid - 1;
+                if (set_next_after(s, set_tok, star, *cursor) != e->uid) {
+                    *cursor = e->uid;
+                    continue;
+                }
+                continue;
+            }
+            *cursor = n;
+            *idx = (uint32_t)k;
+            *seq = view_idx_seq(s, (uint32_t)k);
+            return 1;
+        }
+    }
+}
+
+void view_close(struct imap_sess *s)
+{
+    s->view.mbox = -1;
+    s->view.mbox_id = 0;
+    s->view.nruns = 0;
+    s->view.lost = 0;
+}
+
+/* Another session (or this one) expunged uid from the view's mailbox */
+static void view_add_expunged(struct imap_sess *s, uint32_t uid)
+{
+    struct lwm_store *st = sess_srv(s)->store;
+    struct imap_view *v = &s->view;
+    int pos = lwm_msg_find(st, v->mbox, uid, 1); /* survivors before uid */
+    uint16_t i;
+    if (uid >= v->uidnext || v->lost)
+        return;                 /* never announced: nothing to tell */
+    /* find the first run after uid */
+    for (i = 0; i < v->nruns && v->runs[i].lo < uid; i++)
+        ;
+    /* join the run before if no survivor lies between it and uid */
+    if (i > 0 && lwm_msg_find(st, v->mbox, v->runs[i - 1].hi + 1, 1) ==
+                     pos) {
+        struct exp_run *r = &v->runs[i - 1];
+        r->hi = uid;
+        r->n++;
+        if (i < v->nruns &&
+            lwm_msg_find(st, v->mbox, uid + 1, 1) ==
+                lwm_msg_find(st, v->mbox, v->runs[i].lo, 1)) {
+            r->hi = v->runs[i].hi;
+            r->n += v->runs[i].n;
+            memmove(&v->runs[i], &v->runs[i + 1],
+                    (v->nruns - i - 1) * sizeof v->runs[0]);
+            v->nruns--;
+        }
+        return;
+    }
+    if (i < v->nruns && lwm_msg_find(st, v->mbox, uid + 1, 1) ==
+                            lwm_msg_find(st, v->mbox, v->runs[i].lo, 1)) {
+        v->runs[i].lo = uid;
+        v->runs[i].n++;
+        return;
+    }
+    if (v->nruns == LWM_IMAP_EXPUNGE_RUNS) {
+        v->lost = 1;            /* see LWM_IMAP_EXPUNGE_RUNS */
+        return;
+    }
+    memmove(&v->runs[i + 1], &v->runs[i], (v->nruns - i) * sizeof v->runs[0]);
+    v->runs[i].lo = v->runs[i].hi = uid;
+    v->runs[i].n = 1;
+    v->nruns++;
+}
+
+void srv_expunged(struct lwm_server *srv, int mbox, const uint32_t *uids,
+                  uint32_t n)
+{
+    int k;
+    for (k = 0; k < LWM_MAX_SESSIONS; k++) {
+        struct imap_sess *s = &srv->sess[k];
+        uint32_t i;
+        if (s->state != SS_SELECTED || s->view.mbox != mbox)
+            continue;
+        for (i = 0; i < n; i++)
+            view_add_expunged(s, uids[i]);
+        s->notify = 1;
+    }
+}
+
+void srv_changed(struct lwm_server *srv, int mbox)
+{
+    int k;
+    for (k = 0; k < LWM_MAX_SESSIONS; k++) {
+        struct imap_sess *s = &srv->sess[k];
+        if (s->state == SS_SELECTED && s->view.mbox == mbox)
+            s->notify = 1;
+    }
+}
+
+void srv_mbox_gone(struct lwm_server *srv, int mbox)
+{
+    int k;
+    for (k = 0; k < LWM_MAX_SESSIONS; k++) {
+        struct imap_sess *s = &srv->sess[k];
+        if (s->state == SS_SELECTED && s->view.mbox == mbox) {
+            s->view.lost = 2;   /* ended at the next chance */
+            s->notify = 1;
+        }
+    }
+}
+
+int view_announce(struct imap_sess *s, int allow_expunge)
+{
+    struct lwm_store *st = sess_srv(s)->store;
+    struct imap_view *v = &s->view;
+    struct lwm_mbox_info mi;
+    uint32_t vis, i, count;
+    if (s->state != SS_SELECTED)
+        return STEP_DONE;
+    if (v->lost) {
+        /* the mailbox is gone, or too many expunges were held back:
+         * this client can no longer be told the truth incrementally */
+        out_str(s, v->lost == 2 ? "* BYE [NONEXISTENT] Selected mailbox was"
+                                  " deleted, have to disconnect\r\n"
+                                : "* BYE [UNAVAILABLE] Too many changes by "
+                                  "other sessions, please reconnect\r\n");
+        s->closing = 1;
+        s->state = SS_LOGOUT;
+        return STEP_DONE;
+    }
+    if (allow_expunge) {
+        while (v->nruns) {
+            struct exp_run *r = &v->runs[0];
+            int k = lwm_msg_find(st, v->mbox, r->lo, 1);
+            uint32_t pos = (uint32_t)(k < 0 ? 0 : k) + 1;
+            while (r->n) {
+                if (tx_free(s) < IMAP_TX_RESERVE)
+                    return STEP_MORE;
+                out_raw(s, "* ", 2);
+                out_u32(s, pos);
+                out_str(s, " EXPUNGE\r\n");
+                r->n--;
+                v->exists--;
+            }
+            memmove(&v->runs[0], &v->runs[1],
+                    (v->nruns - 1) * sizeof v->runs[0]);
+            v->nruns--;
+        }
+    }
+    if (lwm_mbox_info(st, v->mbox, &mi) < 0)
+        return STEP_DONE;
+    if (mi.highestmodseq > v->modseq) {
+        /* flag changes by anyone; ours were already answered, but a
+         * repeat is harmless and cheaper than tracking whose they are */
+        vis = view_visible(s);
+        for (i = v->scan; i < vis; i++) {
+            const struct lwm_msg_ent *e = lwm_msg_entry(st, v->mbox, i);
+            if (e->modseq <= v->modseq)
+                continue;
+            if (tx_free(s) < IMAP_TX_RESERVE) {
+                v->scan = i;    /* resume here when there is room */
+                return STEP_MORE;
+            }
+            out_raw(s, "* ", 2);
+            out_u32(s, view_idx_seq(s, i));
+            out_str(s, " FETCH (FLAGS ");
+            out_flags(s, v->mbox, e->flags);
+            out_str(s, " UID ");
+            out_u32(s, e->uid);
+            out_str(s, ")\r\n");
+        }
+        v->scan = 0;
+        v->modseq = mi.highestmodseq;
+    }
+    if (mi.uidnext > v->uidnext)
+        v->uidnext = mi.uidnext;
+    count = view_count(s);
+    if (count != v->exists) {
+        if (tx_free(s) < IMAP_TX_RESERVE)
+            return STEP_MORE;
+        out_raw(s, "* ", 2);
+        out_u32(s, count);
+        out_str(s, " EXISTS\r\n");
+        v->exists = count;
+    }
+    s->notify = 0;
+    return STEP_DONE;
+}
+
+/* ------------------------------------------------------------ commands */
+
+#define ST_NA  (1u << SS_NOAUTH)
+#define ST_AU  (1u << SS_AUTH)
+#define ST_SE  (1u << SS_SELECTED)
+#define ST_ANY (ST_NA | ST_AU | ST_SE)
+
+static const struct cmd_def commands[] = {
+    { "CAPABILITY", cmd_capability, ST_ANY, 0 },
+    { "NOOP", cmd_noop, ST_ANY, 0 },
+    { "LOGOUT", cmd_logout, ST_ANY, 0 },
+    { "ID", cmd_id, ST_ANY, 0 },
+    { "LOGIN", cmd_login, ST_NA, 0 },
+    { "AUTHENTICATE", cmd_authenticate, ST_NA, 0 },
+    { "ENABLE", cmd_enable, ST_AU | ST_SE, 0 },
+    { "NAMESPACE", cmd_namespace, ST_AU | ST_SE, 0 },
+    { "IDLE", cmd_idle, ST_AU | ST_SE, 0 },
+    { "SELECT", cmd_select, ST_AU | ST_SE, 0 },
+    { "EXAMINE", cmd_select, ST_AU | ST_SE, 0 },
+    { "CREATE", cmd_create, ST_AU | ST_SE, 0 },
+    { "DELETE", cmd_delete, ST_AU | ST_SE, 0 },
+    { "RENAME", cmd_rename, ST_AU | ST_SE, 0 },
+    { "SUBSCRIBE", cmd_subscribe, ST_AU | ST_SE, 0 },
+    { "UNSUBSCRIBE", cmd_subscribe, ST_AU | ST_SE, 0 },
+    { "LIST", cmd_list, ST_AU | ST_SE, 0 },
+    { "LSUB", cmd_list, ST_AU | ST_SE, 0 },
+    { "STATUS", cmd_status, ST_AU | ST_SE, 0 },
+    { "APPEND", cmd_append, ST_AU | ST_SE, 0 },
+    { "CHECK", cmd_noop, ST_SE, 0 },
+    { "CLOSE", cmd_close, ST_SE, 0 },
+    { "UNSELECT", cmd_close, ST_SE, 0 },
+    { "EXPUNGE", cmd_expunge, ST_SE, 0 },
+    { "SEARCH", cmd_search, ST_SE, CMDF_NO_EXPUNGE },
+    { "FETCH", cmd_fetch, ST_SE, CMDF_NO_EXPUNGE },
+    { "STORE", cmd_store, ST_SE, CMDF_NO_EXPUNGE },
+    { "COPY", cmd_copy, ST_SE, 0 },
+    { "MOVE", cmd_copy, ST_SE, 0 },
+    { "UID", cmd_uid, ST_SE, 0 },
+};
+
+/* Is the command's name word (case-insensitive)? */
+int cmd_is(struct imap_sess *s, const char *word)
+{
+    const uint8_t *p = sess_rx(s) + s->cmd.name_off;
+    size_t i, n = strlen(word);
+    if (s->cmd.name_len != n)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (lower(p[i]) != lower((unsigned char)word[i]))
+            return 0;
+    return 1;
+}
+
+/* Drop n bytes from the front of the receive buffer */
+static void rx_drop(struct imap_sess *s, size_t n)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s);
+    if (n > srv->rx_len[k])
+        n = srv->rx_len[k];
+    memmove(srv->rx[k], srv->rx[k] + n, srv->rx_len[k] - n);
+    srv->rx_len[k] -= (uint32_t)n;
+}
+
+void lit_refuse(struct imap_sess *s)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s);
+    uint32_t have;
+    s->lit_refused = 1;
+    if (!(s->cmd.lit_flags & LWM_TOKF_NONSYNC)) {
+        /* RFC 9051 7.5: the client waits for "+" and will not send it */
+        rx_drop(s, s->cmd.lit_off);
+        return;
+    }
+    /* RFC 7888 4: a non-synchronizing literal must be read and dropped */
+    have = srv->rx_len[k] - s->cmd.lit_off;
+    if (have > s->cmd.lit_size)
+        have = (uint32_t)s->cmd.lit_size;
+    rx_drop(s, s->cmd.lit_off + have);
+    s->lit_left = s->cmd.lit_size - have;
+    if (s->lit_left) {
+        s->rx_mode = RX_DISCARD;
+    } else {
+        /* drop the rest of the command line */
+        uint8_t *lf = memchr(srv->rx[k], '\n', srv->rx_len[k]);
+        if (lf) {
+            rx_drop(s, (size_t)(lf - srv->rx[k]) + 1);
+        } else {
+            srv->rx_len[k] = 0;
+            s->rx_mode = RX_SKIPLINE;
+        }
+    }
+}
+
+static void set_tag(struct imap_sess *s)
+{
+    size_t n = s->cmd.tag_len;
+    if (n > IMAP_TAG_MAX || n == 0) {
+        memcpy(s->tag, "*", 2);
+        s->tag_len = 1;
+        return;
+    }
+    memcpy(s->tag, sess_rx(s) + s->cmd.tag_off, n);
+    s->tag[n] = 0;
+    s->tag_len = (uint8_t)n;
+}
+
+/* Send an untagged line right away (outside any command) */
+static void out_line(struct imap_sess *s, const char *a, const char *b)
+{
+    out_str(s, a);
+    if (b)
+        out_str(s, b);
+    out_raw(s, "\r\n", 2);
+}
+
+static const struct cmd_def *find_command(struct imap_sess *s)
+{
+    size_t i;
+    for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (cmd_is(s, commands[i].name))
+            return &commands[i];
+    return NULL;
+}
+
+static void start_command(struct imap_sess *s, int cmd_len)
+{
+    const struct cmd_def *d;
+    set_tag(s);
+    s->cmd_len = (uint32_t)cmd_len;
+    s->busy = 1;
+    s->finishing = 0;
+    s->done_len = 0;
+    s->allow_expunge = 1;
+    if (s->cmd.tag_len > IMAP_TAG_MAX) {
+        resp_tagged(s, "BAD", "Tag too long");
+        return;
+    }
+    d = find_command(s);
+    if (!d) {
+        resp_tagged(s, "BAD", "Unknown command");
+        return;
+    }
+    if (!(d->states & (1u << s->state))) {
+        resp_tagged(s, "BAD", s->state == SS_NOAUTH
+                                  ? "Log in first"
+                                  : s->state == SS_SELECTED || d->states != ST_SE
+                                        ? "Not allowed now"
+                                        : "No mailbox selected");
+        return;
+    }
+    if (d->flags & CMDF_NO_EXPUNGE)
+        s->allow_expunge = 0;
+    s->step = d->start;
+}
+
+/* The command in progress has ended: drop it from the buffer */
+static void end_command(struct imap_sess *s)
+{
+    rx_drop(s, s->cmd_len);
+    s->cmd_len = 0;
+    s->busy = 0;
+    s->step = NULL;
+    s->sync_sent = 0;
+    s->finishing = 0;
+    s->done_len = 0;
+}
+
+static void sess_flush(struct imap_sess *s)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s);
+    while (srv->tx_len[k] && s->conn) {
+        int r = srv->cfg->port->send(srv->cfg->port->ctx, s->conn,
+                                     srv->tx[k] + srv->tx_head[k],
+                                     srv->tx_len[k]);
+        if (r < 0) {
+            /* the connection is dead: drop what is queued */
+            srv->tx_len[k] = 0;
+            s->closing = 1;
+            break;
+        }
+        if (r == 0)
+            break;
+        srv->tx_head[k] += (uint32_t)r;
+        srv->tx_len[k] -= (uint32_t)r;
+    }
+    if (!srv->tx_len[k])
+        srv->tx_head[k] = 0;
+}
+
+
+/* Parse the next command from the receive buffer; 1 if something was
+ * done (loop again), 0 if more input is needed. */
+static int next_command(struct imap_sess *s)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s);
+    uint8_t *rx = srv->rx[k];
+    uint32_t len = srv->rx_len[k];
+    int r;
+    if (!len)
+        return 0;
+    memset(&s->cmd, 0, sizeof s->cmd);
+    r = lwm_imap_parse(rx, len, LWM_IMAP_RXBUF, &s->cmd, s->toks,
+                       LWM_IMAP_MAX_TOKS);
+    if (r == LWM_PARSE_PARTIAL) {
+        if (len == LWM_IMAP_RXBUF) {
+            /* a line longer than the buffer: refuse it, skip to its end */
+            set_tag(s);
+            out_tag(s);
+            out_str(s, "BAD [TOOBIG] Command line too long\r\n");
+            srv->rx_len[k] = 0;
+            s->rx_mode = RX_SKIPLINE;
+            s->sync_sent = 0;
+            return 1;
+        }
+        while (s->sync_sent < s->cmd.nsync) {
+            out_str(s, "+ Ready for literal data\r\n");
+            s->sync_sent++;
+        }
+        return 0;
+    }
+    if (r == LWM_PARSE_BAD) {
+        set_tag(s);
+        out_tag(s);
+        out_str(s, "BAD ");
+        out_str(s, s->cmd.err ? s->cmd.err : "Syntax error");
+        out_raw(s, "\r\n", 2);
+        rx_drop(s, s->cmd.skip);
+        s->sync_sent = 0;
+        return 1;
+    }
+    if (r == LWM_PARSE_LITERAL) {
+        set_tag(s);
+        if (cmd_is(s, "APPEND") && s->cmd.tag_len <= IMAP_TAG_MAX &&
+            (s->state == SS_AUTH || s->state == SS_SELECTED)) {
+            s->busy = 1;
+            s->finishing = 0;
+            s->done_len = 0;
+            s->allow_expunge = 1;
+            s->cmd_len = 0;
+            if (append_start(s, 1) == STEP_WAIT) {
+                s->busy = 0;    /* try again from the start later */
+                srv->waiting = 1;
+                return 0;
+            }
+            return 1;
+        }
+        /* a literal too big for any command but APPEND */
+        out_tag(s);
+        out_str(s, "BAD [TOOBIG] Literal too large for this command\r\n");
+        lit_refuse(s);
+        s->sync_sent = 0;
+        return 1;
+    }
+    start_command(s, r);
+    return 1;
+}
+
+/* Run the session until it needs input, output room or a resource */
+void sess_run(struct imap_sess *s)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s), guard;
+    /* bounded: every pass either makes progress or returns */
+    for (guard = 0; guard < 64; guard++) {
+        sess_flush(s);
+        if (s->state == SS_FREE)
+            return;
+        if (s->closing) {
+            if (!srv->tx_len[k] || !s->conn) {
+                void *conn = s->conn;
+                sess_free(s);
+                if (conn)
+                    srv->cfg->port->close(srv->cfg->port->ctx, conn);
+            }
+            return;
+        }
+        if (tx_free(s) < IMAP_TX_RESERVE)
+            return;                     /* resumed by lwm_conn_output */
+        if (s->busy) {
+            int r;
+            if (s->finishing) {
+                if (view_announce(s, s->allow_expunge) == STEP_MORE)
+                    continue;
+                if (s->closing)
+                    continue;
+                out_raw(s, s->done, s->done_len);
+                end_command(s);
+                if (s->state == SS_LOGOUT)
+                    s->closing = 1;
+                continue;
+            }
+            if (!s->step) {
+                s->finishing = 1;
+                continue;
+            }
+            r = s->step(s);
+            if (r == STEP_DONE) {
+                s->step = NULL;
+                s->finishing = 1;
+                continue;
+            }
+            if (r == STEP_WAIT) {
+                srv->waiting = 1;
+                return;
+            }
+            if (r == STEP_INPUT)
+                return;
+            continue;
+        }
+        if (s->idling) {
+            uint8_t *lf = memchr(srv->rx[k], '\n', srv->rx_len[k]);
+            if (lf || srv->rx_len[k] == LWM_IMAP_RXBUF) {
+                size_t n = lf ? (size_t)(lf - srv->rx[k]) : 0;
+                idle_done(s, srv->rx[k], n);
+                rx_drop(s, lf ? n + 1 : srv->rx_len[k]);
+                continue;
+            }
+            if (view_announce(s, 1) == STEP_MORE)
+                continue;
+            return;
+        }
+        if (s->rx_mode != RX_CMD)
+            return;
+        if (s->notify && s->state == SS_SELECTED && s->view.lost) {
+            view_announce(s, 0);        /* sends the BYE */
+            continue;
+        }
+        if (!next_command(s))
+            return;
+    }
+    srv->waiting = 1;                   /* more to do: poll comes back */
+}
+
+void sess_input(struct imap_sess *s, const uint8_t *p, size_t n)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s);
+    s->last_ms = srv_now(srv);
+    while (n) {
+        size_t take;
+        switch (s->rx_mode) {
+        case RX_APPEND:
+            take = n < s->lit_left ? n : (size_t)s->lit_left;
+            append_input(s, p, take);
+            s->lit_left -= take;
+            if (!s->lit_left)
+                s->rx_mode = RX_CMD;    /* the line's end comes next */
+            break;
+        case RX_DISCARD:
+            take = n < s->lit_left ? n : (size_t)s->lit_left;
+            s->lit_left -= take;
+            if (!s->lit_left)
+                s->rx_mode = RX_SKIPLINE;
+            break;
+        case RX_SKIPLINE: {
+            const uint8_t *lf = memchr(p, '\n', n);
+            take = lf ? (size_t)(lf - p) + 1 : n;
+            if (lf)
+                s->rx_mode = RX_CMD;
+            break;
+        }
+        default:
+            take = LWM_IMAP_RXBUF - srv->rx_len[k];
+            if (take > n)
+                take = n;
+            memcpy(srv->rx[k] + srv->rx_len[k], p, take);
+            srv->rx_len[k] += (uint32_t)take;
+            if (!take)
+                return;                 /* caller ignored rx_room */
+            break;
+        }
+        p += take;
+        n -= take;
+        sess_run(s);
+        if (s->state == SS_FREE)
+            return;
+    }
+    sess_run(s);
+}
+
+size_t sess_rx_room(struct imap_sess *s)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s);
+    if (s->closing || s->state == SS_FREE)
+        return 0;
+    if (s->rx_mode == RX_APPEND || s->rx_mode == RX_DISCARD)
+        return s->lit_left < 65536 ? (size_t)s->lit_left : 65536;
+    if (s->rx_mode == RX_SKIPLINE)
+        return 4096;
+    return LWM_IMAP_RXBUF - srv->rx_len[k];
+}
+
+void sess_open(struct imap_sess *s, void *conn)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s);
+    memset(s, 0, sizeof *s);
+    s->state = SS_NOAUTH;
+    s->conn = conn;
+    s->slot = (int16_t)k;
+    s->last_ms = srv_now(srv);
+    s->view.mbox = -1;
+    srv->rx_len[k] = 0;
+    srv->tx_len[k] = srv->tx_head[k] = 0;
+    out_str(s, "* OK [CAPABILITY ");
+    out_str(s, capability_string(s));
+    out_str(s, "] lwmail ready\r\n");
+    sess_run(s);
+}
+
+void sess_free(struct imap_sess *s)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s);
+    append_abort(s);
+    if (s->in_search)
+        srv_search_put(srv, s->u.se.slot);
+    srv->rx_len[k] = 0;
+    srv->tx_len[k] = srv->tx_head[k] = 0;
+    memset(s, 0, sizeof *s);
+    s->state = SS_FREE;
+    s->view.mbox = -1;
+    if (srv->nsess)
+        srv->nsess--;
+}
+
+/* Timers: idle timeouts; IDLE pushes; retry waiting steps */
+void sess_tick(struct imap_sess *s, uint32_t now)
+{
+    uint32_t limit = s->state == SS_NOAUTH ? LWM_IMAP_PREAUTH_TIMEOUT_MS
+                                           : LWM_IMAP_TIMEOUT_MS;
+    if (s->state == SS_FREE)
+        return;
+    if (!s->closing && (uint32_t)(now - s->last_ms) > limit) {
+        append_abort(s);
+        out_line(s, "* BYE Autologout; idle for too long", NULL);
+        s->closing = 1;
+    }
+    sess_run(s);
+}
+
+void sess_shutdown(struct imap_sess *s)
+{
+    if (s->state == SS_FREE)
+        return;
+    append_abort(s);
+    if (tx_free(s) >= 64)
+        out_line(s, "* BYE Server shutting down", NULL);
+    s->closing = 1;
+    sess_run(s);
+}

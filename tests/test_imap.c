@@ -1,0 +1,429 @@
+/*
+ * Tests of the IMAP server core through an in-memory port (no sockets):
+ * every command's responses, literals (synchronizing, LITERAL+, streamed
+ * APPEND), pipelining, flow control, several sessions on one mailbox,
+ * IDLE push, timeouts, and the same transcript whether input arrives in
+ * one piece or byte by byte and output leaves one byte at a time.
+ */
+#define _POSIX_C_SOURCE 200809L /* strdup */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "fakeport.h"
+#include "lwm_nor.h"
+#include "lwmail/lwm_server.h"
+#include "lwmail/lwm_store.h"
+
+static struct lwm_nor nor;
+static struct lwm_store store;
+static const char *const users[] = { "alice", "secret1", "bob", "pw2", NULL };
+
+#define HAS(r, s) ((r) && strstr((r), (s)) != NULL)
+
+static const char msg_plain[] =
+    "From: Alice Example <alice@example.org>\r\n"
+    "To: bob@example.org, \"Carol C.\" <carol@example.net>\r\n"
+    "Subject: Hello there\r\n"
+    "Date: Mon, 2 Feb 2026 10:20:30 +0100\r\n"
+    "Message-ID: <m1@example.org>\r\n"
+    "\r\n"
+    "First line of the body.\r\n"
+    "Second line, with a keyword: zebra.\r\n";
+
+static const char msg_multi[] =
+    "From: printer@office.lan\r\n"
+    "To: alice@example.org\r\n"
+    "Subject: Scan complete\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"XyZ\"\r\n"
+    "\r\n"
+    "preamble\r\n"
+    "--XyZ\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "\r\n"
+    "Your scan is attached.\r\n"
+    "--XyZ\r\n"
+    "Content-Type: application/pdf; name=scan.pdf\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "SGVsbG8sIFBERiE=\r\n"
+    "--XyZ--\r\n";
+
+static void setup(void)
+{
+    REQUIRE(lwm_nor_open(&nor, NULL, 4096, 512, 4, 1, 1) == 0);
+    REQUIRE(lwm_store_format(&store, &nor.flash) == 0);
+    REQUIRE(fake_server(&store, users) != NULL);
+}
+
+/* APPEND msg to mbox through c with a synchronizing literal */
+static const char *append(struct fake_conn *c, const char *tag,
+                          const char *mbox, const char *flags,
+                          const char *msg)
+{
+    char head[256];
+    snprintf(head, sizeof head, "%s APPEND %s %s {%zu}\r\n", tag, mbox,
+             flags, strlen(msg));
+    fake_input(c, head, strlen(head));
+    fake_input(c, msg, strlen(msg));
+    return fake_cmd(c, tag, "");
+}
+
+static void login(struct fake_conn *c, const char *user, const char *pw)
+{
+    char line[128];
+    const char *r;
+    fake_open(c);
+    REQUIRE(HAS(c->out, "* OK [CAPABILITY IMAP4rev1 IMAP4rev2"));
+    fake_take(c);
+    snprintf(line, sizeof line, "L LOGIN %s %s", user, pw);
+    r = fake_cmd(c, "L", line);
+    REQUIRE(HAS(r, "L OK [CAPABILITY"));
+}
+
+static void test_any_state(void)
+{
+    struct fake_conn c = { 0 };
+    const char *r;
+    fake_open(&c);
+    CHECK(HAS(c.out, "* OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+"));
+    fake_take(&c);
+    r = fake_cmd(&c, "a", "a CAPABILITY");
+    CHECK(HAS(r, "* CAPABILITY IMAP4rev1") && HAS(r, "AUTH=PLAIN") &&
+          HAS(r, "a OK"));
+    r = fake_cmd(&c, "b", "b NOOP");
+    CHECK(HAS(r, "b OK"));
+    r = fake_cmd(&c, "c", "c SELECT INBOX");
+    CHECK(HAS(r, "c BAD"));
+    r = fake_cmd(&c, "d", "d FOO");
+    CHECK(HAS(r, "d BAD"));
+    r = fake_cmd(&c, "e", "e LOGIN alice wrong");
+    CHECK(HAS(r, "e NO [AUTHENTICATIONFAILED]"));
+    r = fake_cmd(&c, "f", "f LOGIN nobody secret1");
+    CHECK(HAS(r, "f NO [AUTHENTICATIONFAILED]"));
+    r = fake_cmd(&c, "g", "g ID (\"name\" \"test\")");
+    CHECK(HAS(r, "* ID (\"name\" \"lwmail\"") && HAS(r, "g OK"));
+    /* AUTHENTICATE PLAIN with SASL-IR: "\0alice\0secret1" */
+    r = fake_cmd(&c, "h", "h AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldDE=");
+    CHECK(HAS(r, "h OK [CAPABILITY") && HAS(r, "NAMESPACE"));
+    r = fake_cmd(&c, "i", "i LOGOUT");
+    CHECK(HAS(r, "* BYE") && HAS(r, "i OK"));
+    CHECK(c.closed);
+    fake_close(&c);
+
+    /* AUTHENTICATE with a continuation, then a cancelled one */
+    memset(&c, 0, sizeof c);
+    fake_open(&c);
+    fake_take(&c);
+    fake_input(&c, "j AUTHENTICATE PLAIN\r\n", 22);
+    r = fake_take(&c);
+    CHECK(HAS(r, "+ "));
+    r = fake_cmd(&c, "j", "AGFsaWNlAHdyb25n");   /* wrong password */
+    CHECK(HAS(r, "j NO [AUTHENTICATIONFAILED]"));
+    fake_input(&c, "k AUTHENTICATE PLAIN\r\n", 22);
+    r = fake_cmd(&c, "k", "*");
+    CHECK(HAS(r, "k BAD"));
+    r = fake_cmd(&c, "l", "l AUTHENTICATE PLAIN !!!");
+    CHECK(HAS(r, "l BAD"));
+    fake_close(&c);
+}
+
+static void test_mailboxes(void)
+{
+    struct fake_conn c = { 0 };
+    const char *r;
+    login(&c, "alice", "secret1");
+    r = fake_cmd(&c, "a", "a LIST \"\" \"*\"");
+    CHECK(HAS(r, "* LIST (\\HasNoChildren) \"/\" INBOX"));
+    CHECK(HAS(r, "\\Sent) \"/\" Sent") && HAS(r, "\\Trash) \"/\" Trash"));
+    CHECK(HAS(r, "a OK"));
+    r = fake_cmd(&c, "b", "b LIST \"\" \"\"");
+    CHECK(HAS(r, "* LIST (\\Noselect) \"/\" \"\""));
+    r = fake_cmd(&c, "c", "c CREATE Projects/2026/");
+    CHECK(HAS(r, "c OK"));
+    r = fake_cmd(&c, "d", "d CREATE Projects");
+    CHECK(HAS(r, "d NO [ALREADYEXISTS]"));
+    r = fake_cmd(&c, "e", "e LIST \"\" \"Projects/%\"");
+    CHECK(HAS(r, "* LIST (\\HasNoChildren) \"/\" Projects/2026"));
+    CHECK(!HAS(r, "\"/\" Projects\r\n"));
+    r = fake_cmd(&c, "f", "f LIST \"\" \"%\"");
+    CHECK(HAS(r, "(\\HasChildren) \"/\" Projects"));
+    r = fake_cmd(&c, "g", "g CREATE Entw&APw-rfe");
+    CHECK(HAS(r, "g OK"));
+    r = fake_cmd(&c, "h", "h LIST \"\" Entw*");
+    CHECK(HAS(r, "\"/\" Entw&APw-rfe"));
+    r = fake_cmd(&c, "i", "i CREATE Bad&name");
+    CHECK(HAS(r, "i BAD"));
+    r = fake_cmd(&c, "j", "j RENAME Projects Work");
+    CHECK(HAS(r, "j OK"));
+    r = fake_cmd(&c, "k", "k LIST \"\" \"Work*\"");
+    CHECK(HAS(r, "Work/2026") && !HAS(r, "Projects"));
+    r = fake_cmd(&c, "l", "l SUBSCRIBE Work");
+    CHECK(HAS(r, "l OK"));
+    r = fake_cmd(&c, "m", "m LSUB \"\" \"*\"");
+    CHECK(HAS(r, "* LSUB () \"/\" Work"));
+    r = fake_cmd(&c, "n", "n LIST (SUBSCRIBED) \"\" \"*\"");
+    CHECK(HAS(r, "\\Subscribed) \"/\" Work") && !HAS(r, "Entw"));
+    r = fake_cmd(&c, "o", "o LIST \"\" \"*\" RETURN (STATUS (MESSAGES "
+                          "UNSEEN))");
+    CHECK(HAS(r, "* STATUS INBOX (MESSAGES 0 UNSEEN 0)"));
+    r = fake_cmd(&c, "p", "p DELETE Work");
+    CHECK(HAS(r, "p OK"));     /* has children: becomes \Noselect */
+    r = fake_cmd(&c, "q", "q LIST \"\" \"Work\"");
+    CHECK(HAS(r, "\\Noselect"));
+    r = fake_cmd(&c, "r", "r DELETE INBOX");
+    CHECK(HAS(r, "r NO"));
+    r = fake_cmd(&c, "s", "s STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY "
+                          "UNSEEN SIZE DELETED)");
+    CHECK(HAS(r, "* STATUS INBOX (MESSAGES 0 UIDNEXT 1 UIDVALIDITY ") &&
+          HAS(r, "SIZE 0 DELETED 0)"));
+    r = fake_cmd(&c, "t", "t STATUS Nope (MESSAGES)");
+    CHECK(HAS(r, "t NO [NONEXISTENT]"));
+    r = fake_cmd(&c, "u", "u NAMESPACE");
+    CHECK(HAS(r, "* NAMESPACE ((\"\" \"/\")) NIL NIL"));
+    r = fake_cmd(&c, "v", "v ENABLE IMAP4rev2");
+    CHECK(HAS(r, "* ENABLED IMAP4rev2"));
+    r = fake_cmd(&c, "w", "w LIST \"\" Entw*");
+    CHECK(HAS(r, "\"/\" \"Entwürfe\""));   /* UTF-8 now */
+    r = fake_cmd(&c, "x", "x SELECT INBOX");
+    CHECK(HAS(r, "* LIST () \"/\" INBOX") && !HAS(r, "RECENT"));
+    fake_close(&c);
+}
+
+static void test_messages(void)
+{
+    struct fake_conn c = { 0 };
+    const char *r;
+    char line[512];
+    login(&c, "alice", "secret1");
+    r = append(&c, "a", "INBOX", "(\\Seen $Work)", msg_plain);
+    CHECK(HAS(r, "a OK [APPENDUID "));
+    r = append(&c, "b", "INBOX", "", msg_multi);
+    CHECK(HAS(r, "b OK [APPENDUID ") && HAS(r, " 2] APPEND"));
+    /* LITERAL+ in one go */
+    snprintf(line, sizeof line, "c APPEND INBOX {%zu+}\r\n%s\r\n",
+             strlen(msg_plain), msg_plain);
+    fake_input(&c, line, strlen(line));
+    r = fake_take(&c);
+    CHECK(HAS(r, "c OK [APPENDUID") && !HAS(r, "+ Ready"));
+    r = fake_cmd(&c, "d", "d APPEND Nope {3+}\r\nabc");
+    CHECK(HAS(r, "d NO [TRYCREATE]"));
+    r = fake_cmd(&c, "e", "e SELECT INBOX");
+    CHECK(HAS(r, "* 3 EXISTS") && HAS(r, "* OK [UIDNEXT 4]") &&
+          HAS(r, "$Work") && HAS(r, "[UNSEEN 2]") &&
+          HAS(r, "e OK [READ-WRITE]"));
+    r = fake_cmd(&c, "f", "f FETCH 1 (FLAGS RFC822.SIZE UID ENVELOPE)");
+    snprintf(line, sizeof line, "RFC822.SIZE %zu", strlen(msg_plain));
+    CHECK(HAS(r, "* 1 FETCH (FLAGS (\\Seen $Work)") && HAS(r, line));
+    CHECK(HAS(r, "ENVELOPE (\"Mon, 2 Feb 2026 10:20:30 +0100\" "
+                 "\"Hello there\" ((\"Alice Example\" NIL \"alice\" "
+                 "\"example.org\"))"));
+    r = fake_cmd(&c, "g", "g FETCH 2 (BODYSTRUCTURE)");
+    CHECK(HAS(r, "\"mixed\"") && HAS(r, "\"pdf\"") && HAS(r, "g OK"));
+    r = fake_cmd(&c, "h", "h FETCH 2 (BODY.PEEK[1] BINARY.PEEK[2] "
+                          "BINARY.SIZE[2])");
+    CHECK(HAS(r, "BODY[1] {22}\r\nYour scan is attached. BINARY"));
+    CHECK(HAS(r, "BINARY[2] ~{11}\r\nHello, PDF!"));
+    CHECK(HAS(r, "BINARY.SIZE[2] 11"));
+    CHECK(!HAS(r, "\\Seen"));
+    r = fake_cmd(&c, "i", "i FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject "
+                          "To)])");
+    CHECK(HAS(r, "BODY[HEADER.FIELDS (Subject To)] {77}\r\nTo: "
+                 "bob@example.org, \"Carol C.\" <carol@example.net>\r\n"
+                 "Subject: Hello there\r\n\r\n"));
+    r = fake_cmd(&c, "j", "j FETCH 1 BODY[TEXT]<6.4>");
+    CHECK(HAS(r, "BODY[TEXT]<6> {4}\r\nline"));
+    r = fake_cmd(&c, "k", "k FETCH 2 BODY[]");
+    CHECK(HAS(r, "FLAGS (\\Seen)") && HAS(r, "--XyZ--"));
+    r = fake_cmd(&c, "l", "l STORE 1:3 +FLAGS (\\Flagged Urgent)");
+    CHECK(HAS(r, "* 1 FETCH (FLAGS (\\Seen \\Flagged $Work Urgent))"));
+    CHECK(HAS(r, "* 3 FETCH (FLAGS (\\Flagged Urgent))") && HAS(r, "l OK"));
+    r = fake_cmd(&c, "m", "m UID STORE 3 -FLAGS.SILENT (Urgent)");
+    CHECK(!HAS(r, "FETCH") && HAS(r, "m OK"));
+    r = fake_cmd(&c, "n", "n SEARCH FLAGGED SUBJECT hello");
+    CHECK(HAS(r, "* SEARCH 1 3\r\n"));
+    r = fake_cmd(&c, "o", "o UID SEARCH RETURN (MIN MAX COUNT ALL) BODY "
+                          "zebra");
+    CHECK(HAS(r, "* ESEARCH (TAG \"o\") UID ALL 1,3 MIN 1 MAX 3 "
+                 "COUNT 2"));
+    r = fake_cmd(&c, "p", "p SEARCH CHARSET KOI8-R ALL");
+    CHECK(HAS(r, "p NO [BADCHARSET"));
+    r = fake_cmd(&c, "q", "q SEARCH NOT SEEN");
+    CHECK(HAS(r, "* SEARCH 3\r\n"));
+    r = fake_cmd(&c, "r", "r COPY 1:2 Archive");
+    CHECK(HAS(r, "r OK [COPYUID ") && HAS(r, " 1:2 1:2]"));
+    r = fake_cmd(&c, "s", "s COPY 1 Nope");
+    CHECK(HAS(r, "s NO [TRYCREATE]"));
+    r = fake_cmd(&c, "t", "t MOVE 2 Trash");
+    CHECK(HAS(r, "* OK [COPYUID ") && HAS(r, "* 2 EXPUNGE") &&
+          HAS(r, "t OK"));
+    r = fake_cmd(&c, "u", "u STORE 1 +FLAGS (\\Deleted)");
+    r = fake_cmd(&c, "v", "v EXPUNGE");
+    CHECK(HAS(r, "* 1 EXPUNGE") && HAS(r, "v OK"));
+    r = fake_cmd(&c, "w", "w FETCH 1 UID");
+    CHECK(HAS(r, "* 1 FETCH (UID 3)"));
+    r = fake_cmd(&c, "x", "x FETCH 5 UID");
+    CHECK(HAS(r, "x BAD"));
+    r = fake_cmd(&c, "y", "y UID FETCH 1:* FLAGS");
+    CHECK(HAS(r, "* 1 FETCH (UID 3 FLAGS"));
+    r = fake_cmd(&c, "z", "z EXAMINE Archive");
+    CHECK(HAS(r, "* 2 EXISTS") && HAS(r, "[READ-ONLY]"));
+    r = fake_cmd(&c, "A", "A STORE 1 +FLAGS (\\Deleted)");
+    CHECK(HAS(r, "A NO [READ-ONLY]"));
+    r = fake_cmd(&c, "B", "B CLOSE");
+    CHECK(HAS(r, "B OK"));
+    r = fake_cmd(&c, "C", "C FETCH 1 UID");
+    CHECK(HAS(r, "C BAD"));
+    fake_close(&c);
+}
+
+/* A message bigger than the receive buffer streams into the store */
+static void test_big_append(void)
+{
+    struct fake_conn c = { 0 };
+    const char *r;
+    size_t n = 200000, i;
+    char *msg = malloc(n + 1), head[64], want[64];
+    memcpy(msg, "Subject: big\r\n\r\n", 16);
+    for (i = 16; i < n; i++)
+        msg[i] = (i % 64 == 63) ? '\n' : (i % 64 == 62) ? '\r'
+                                                         : (char)('a' + i % 26);
+    msg[n] = 0;
+    login(&c, "bob", "pw2");
+    c.chunk = 1000;
+    r = append(&c, "a", "INBOX", "", msg);
+    CHECK(HAS(r, "+ Ready") && HAS(r, "a OK [APPENDUID"));
+    fake_cmd(&c, "b", "b SELECT INBOX");
+    c.window = 7;                     /* a slow reader */
+    r = fake_cmd(&c, "c", "c FETCH 1 BODY.PEEK[]");
+    snprintf(head, sizeof head, "BODY[] {%zu}\r\n", n);
+    CHECK(HAS(r, head));
+    {
+        const char *body = r ? strstr(r, head) : NULL;
+        CHECK(body && memcmp(body + strlen(head), msg, n) == 0);
+    }
+    snprintf(want, sizeof want, "c OK");
+    CHECK(HAS(r, want));
+    c.window = 0;
+    /* a literal that is too big for anything but APPEND */
+    r = fake_cmd(&c, "d", "d LOGIN {100000}");
+    CHECK(HAS(r, "d BAD"));
+    r = fake_cmd(&c, "e", "e NOOP");
+    CHECK(HAS(r, "e OK"));
+    free(msg);
+    fake_close(&c);
+}
+
+/* Two sessions on one mailbox; IDLE gets pushes */
+static void test_two_sessions(void)
+{
+    struct fake_conn a = { 0 }, b = { 0 };
+    const char *r;
+    login(&a, "bob", "pw2");
+    login(&b, "bob", "pw2");
+    fake_cmd(&a, "a1", "a1 SELECT INBOX");
+    fake_cmd(&b, "b1", "b1 SELECT INBOX");
+    fake_input(&b, "b2 IDLE\r\n", 9);
+    r = fake_take(&b);
+    CHECK(HAS(r, "+ idling"));
+    r = append(&a, "a2", "INBOX", "", msg_plain);
+    CHECK(HAS(r, "a2 OK") && HAS(r, "* 2 EXISTS"));
+    r = fake_take(&b);
+    CHECK(HAS(r, "* 2 EXISTS"));       /* pushed without any command */
+    r = fake_cmd(&a, "a3", "a3 STORE 2 +FLAGS (\\Flagged)");
+    r = fake_take(&b);
+    CHECK(HAS(r, "* 2 FETCH (FLAGS (\\Flagged) UID 2)"));
+    r = fake_cmd(&b, "b2", "DONE");
+    CHECK(HAS(r, "b2 OK"));
+    /* an expunge is held back during FETCH, told at NOOP */
+    fake_cmd(&a, "a4", "a4 STORE 1 +FLAGS (\\Deleted)");
+    r = fake_cmd(&a, "a5", "a5 EXPUNGE");
+    CHECK(HAS(r, "* 1 EXPUNGE"));
+    r = fake_cmd(&b, "b3", "b3 FETCH 1:2 UID");
+    CHECK(HAS(r, "* 2 FETCH (UID 2)") && !HAS(r, "EXPUNGE"));
+    r = fake_cmd(&b, "b4", "b4 NOOP");
+    CHECK(HAS(r, "* 1 EXPUNGE"));
+    r = fake_cmd(&b, "b5", "b5 FETCH 1 UID");
+    CHECK(HAS(r, "* 1 FETCH (UID 2)"));
+    /* deleting the mailbox another session has selected ends it */
+    fake_cmd(&a, "a6", "a6 CREATE Tmp");
+    fake_cmd(&b, "b6", "b6 SELECT Tmp");
+    r = fake_cmd(&a, "a7", "a7 DELETE Tmp");
+    CHECK(HAS(r, "a7 OK"));
+    r = fake_cmd(&b, "b7", "b7 NOOP");
+    CHECK(HAS(b.out, "* BYE") && b.closed);
+    fake_close(&a);
+    fake_close(&b);
+}
+
+/* Pipelined commands, fed byte by byte and answered one byte per send,
+ * give the same transcript as in one piece */
+static const char script[] =
+    "p1 LOGIN alice secret1\r\n"
+    "p2 SELECT Archive\r\n"
+    "p3 FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"
+    "p4 SEARCH TEXT zebra\r\n"
+    "p5 STATUS INBOX (MESSAGES)\r\n"
+    "p6 FETCH 1 BODYSTRUCTURE\r\n"
+    "p7 LOGOUT\r\n";
+
+static char *transcript(size_t chunk, size_t window)
+{
+    struct fake_conn c = { 0 };
+    char *out;
+    c.chunk = chunk;
+    c.window = window;
+    fake_open(&c);
+    fake_input(&c, script, sizeof script - 1);
+    fake_run();
+    out = strdup(c.out);
+    fake_close(&c);
+    return out;
+}
+
+static void test_pipelining(void)
+{
+    char *whole = transcript(0, 0), *bytes = transcript(1, 1);
+    char *odd = transcript(7, 13);
+    CHECK(HAS(whole, "p7 OK"));
+    CHECK(HAS(whole, "p4 OK") && HAS(whole, "* SEARCH 1"));
+    CHECK(strcmp(whole, bytes) == 0);
+    CHECK(strcmp(whole, odd) == 0);
+    free(whole);
+    free(bytes);
+    free(odd);
+}
+
+static void test_timeouts_and_limits(void)
+{
+    struct fake_conn c[LWM_MAX_SESSIONS + 1];
+    int i;
+    memset(c, 0, sizeof c);
+    for (i = 0; i <= LWM_MAX_SESSIONS; i++)
+        fake_open(&c[i]);
+    CHECK(HAS(c[LWM_MAX_SESSIONS].out, "* BYE") &&
+          c[LWM_MAX_SESSIONS].closed);
+    CHECK(!c[0].closed);
+    fake_advance(LWM_IMAP_PREAUTH_TIMEOUT_MS + 1000);
+    fake_run();
+    CHECK(c[0].closed && HAS(c[0].out, "* BYE Autologout"));
+    for (i = 0; i <= LWM_MAX_SESSIONS; i++)
+        fake_close(&c[i]);
+}
+
+int main(void)
+{
+    setup();
+    test_any_state();
+    test_mailboxes();
+    test_messages();
+    test_big_append();
+    test_two_sessions();
+    test_pipelining();
+    test_timeouts_and_limits();
+    CHECK(lwm_store_check(&store, 1) == 0);
+    CHECK(nor.violations == 0);
+    return check_summary("test_imap");
+}
