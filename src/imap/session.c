@@ -934,6 +934,7 @@ void sess_run(struct imap_sess *s)
         if (s->closing) {
             if (!srv->tx_len[k] || !s->conn) {
                 void *conn = s->conn;
+                srv_log(srv, LWM_LOG_INFO, k, "closed");
                 sess_free(s);
                 if (conn)
                     srv->cfg->port->close(srv->cfg->port->ctx, conn);
