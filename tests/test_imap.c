@@ -358,6 +358,59 @@ static void test_two_sessions(void)
     fake_close(&b);
 }
 
+/* Expunges of scattered messages: the expunging session and an IDLE one
+ * hear of all of them with the right numbers; a quiet session whose
+ * held-back list overflows is told to reconnect. */
+static void test_scattered_expunge(void)
+{
+    struct fake_conn a = { 0 }, b = { 0 }, c = { 0 };
+    const char *r;
+    char want[64];
+    int i, ok_a = 1, ok_c = 1;
+    login(&a, "bob", "pw2");
+    fake_cmd(&a, "a0", "a0 CREATE Many");
+    for (i = 0; i < 80; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "ap%d", i);
+        r = append(&a, tag, "Many", i % 2 ? "(\\Deleted)" : "()", msg_plain);
+        if (!HAS(r, "OK [APPENDUID"))
+            ok_a = 0;
+    }
+    CHECK(ok_a);
+    login(&b, "bob", "pw2");
+    login(&c, "bob", "pw2");
+    r = fake_cmd(&a, "a1", "a1 SELECT Many");
+    CHECK(HAS(r, "* 80 EXISTS"));
+    fake_cmd(&b, "b1", "b1 SELECT Many");
+    fake_cmd(&c, "c1", "c1 SELECT Many");
+    fake_input(&c, "c2 IDLE\r\n", 9);
+    fake_take(&c);
+    r = fake_cmd(&a, "a2", "a2 EXPUNGE");
+    /* the n-th expunged (0-based) is message 2 + n before it goes */
+    for (i = 0; i < 40; i++) {
+        snprintf(want, sizeof want, "* %d EXPUNGE\r\n", 2 + i);
+        if (!HAS(r, want))
+            ok_a = 0;
+    }
+    CHECK(ok_a && HAS(r, "a2 OK"));
+    r = fake_take(&c);
+    for (i = 0; i < 40; i++) {
+        snprintf(want, sizeof want, "* %d EXPUNGE\r\n", 2 + i);
+        if (!HAS(r, want))
+            ok_c = 0;
+    }
+    CHECK(ok_c);
+    r = fake_cmd(&c, "c2", "DONE");
+    CHECK(HAS(r, "c2 OK"));
+    r = fake_cmd(&c, "c3", "c3 FETCH 40 UID");
+    CHECK(HAS(r, "* 40 FETCH (UID 79)"));
+    r = fake_cmd(&b, "b2", "b2 NOOP");
+    CHECK(HAS(b.out, "* BYE [UNAVAILABLE]") && b.closed);
+    fake_close(&a);
+    fake_close(&b);
+    fake_close(&c);
+}
+
 /* Pipelined commands, fed byte by byte and answered one byte per send,
  * give the same transcript as in one piece */
 static const char script[] =
@@ -421,6 +474,7 @@ int main(void)
     test_messages();
     test_big_append();
     test_two_sessions();
+    test_scattered_expunge();
     test_pipelining();
     test_timeouts_and_limits();
     CHECK(lwm_store_check(&store, 1) == 0);

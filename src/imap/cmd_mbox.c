@@ -235,7 +235,9 @@ static int expunge_step(struct imap_sess *s)
         s->view.nruns = 0;
         s->view.lost = 0;
     }
-    return STEP_MORE;
+    /* yield to the poll loop, so sessions in IDLE announce this batch
+     * before the next one can overflow their run lists */
+    return STEP_WAIT;
 }
 
 static int start_expunge(struct imap_sess *s, int set_tok, int close)

@@ -292,6 +292,7 @@ static int copy_step(struct imap_sess *s)
         s->u.st.dst_first = 0;
         s->u.st.cu_lost = 0;
         srv_expunged(srv, s->view.mbox, srv->batch, n);
+        return STEP_WAIT;       /* let IDLE sessions announce it first */
     }
     return STEP_MORE;
 }

@@ -545,18 +545,30 @@ static void view_add_expunged(struct imap_sess *s, uint32_t uid)
     v->nruns++;
 }
 
+static void sess_flush(struct imap_sess *s);
+
 void srv_expunged(struct lwm_server *srv, int mbox, const uint32_t *uids,
                   uint32_t n)
 {
     int k;
     for (k = 0; k < LWM_MAX_SESSIONS; k++) {
         struct imap_sess *s = &srv->sess[k];
-        uint32_t i;
+        uint32_t i, tries;
         if (s->state != SS_SELECTED || s->view.mbox != mbox)
             continue;
         for (i = 0; i < n; i++)
             view_add_expunged(s, uids[i]);
         s->notify = 1;
+        /* a session in IDLE may hear of it right now: do so, before the
+         * next batch could overflow its run list */
+        for (tries = 0; s->idling && !s->view.lost && tries < 8; tries++) {
+            sess_flush(s);
+            if (tx_free(s) < IMAP_TX_RESERVE ||
+                view_announce(s, 1) == STEP_DONE)
+                break;
+        }
+        if (s->idling)
+            sess_flush(s);
     }
 }
 
