@@ -31,6 +31,7 @@
 #include "check.h"
 #include "lwmail/lwm_err.h"
 #include "testutil.h"
+#include "../src/util/lwm_util.h"
 
 static int verbose;
 
@@ -104,8 +105,8 @@ static int make_blob_max(struct blob *b, const uint8_t *msg, size_t n,
     feed(&mm, msg, n, mode, &seed);
     lwm_mime_end(&mm);
     b->len = lwm_mime_blob_size(&mm);
-    if (b->len > LWM_SUMMARY_MAX || b->len > (max ? max : LWM_SUMMARY_MAX))
-        return -1000;
+    if (b->len > (max == 0 ? LWM_SUMMARY_MAX : max < 512 ? 512 : max))
+        return -1000; /* over the limit */
     memset(b->b, 0xA5, sizeof b->b);
     if (mode == FEED_ALL) {
         if (lwm_mime_render(&mm, 0, b->b, sizeof b->b) != b->len)
@@ -559,7 +560,9 @@ static int blob_ok(const struct blob *b, const char *name)
         show("ENVELOPE", b->b + b->s.env_off, b->s.env_len, NULL);
         ok = 0;
     }
-    if (!grammar_ok(b->b + b->s.bs_off, b->s.bs_len, 1, why)) {
+    /* BODYSTRUCTURE has extension data unless degraded (level 2+) */
+    if (!grammar_ok(b->b + b->s.bs_off, b->s.bs_len, b->s.level < 2 ? 1 : 2,
+                    why)) {
         fprintf(stderr, "%s: BODYSTRUCTURE grammar: %s\n", name, why);
         show("BODYSTRUCTURE", b->b + b->s.bs_off, b->s.bs_len, NULL);
         ok = 0;
@@ -669,18 +672,834 @@ static int dump(const char *dir)
     return 0;
 }
 
+/* ============================================================== sections */
+
+static const struct cmsg *corpus_find(const char *name)
+{
+    size_t i;
+    for (i = 0; i < NCORPUS; i++)
+        if (strcmp(corpus[i].name, name) == 0)
+            return &corpus[i];
+    REQUIRE(0);
+    return NULL;
+}
+
+static uint8_t wantbuf[4096];
+
+/* sec_is with want written with \n (made CRLF like the message) */
+static int sec_crlf(const struct blob *b, const char *spec, const char *want)
+{
+    size_t n;
+    if (want == NULL)
+        return sec_is(b, spec, NULL);
+    n = crlf(want, wantbuf, sizeof wantbuf - 1);
+    wantbuf[n] = '\0';
+    return sec_is(b, spec, (const char *)wantbuf);
+}
+
+static void load(const char *name)
+{
+    const struct cmsg *c = corpus_find(name);
+    size_t n = corpus_bytes(c, msgbuf, sizeof msgbuf);
+    REQUIRE(make_blob(&ba, msgbuf, n, FEED_ALL, 0) == 0);
+}
+
+/* BINARY[spec] decoded (tiny buffers) equals want[0..wn) and the size the
+ * blob announced. */
+static int binary_is(const struct blob *b, const char *spec, const void *want,
+                     size_t wn)
+{
+    static uint8_t out[8192];
+    struct lwm_mime_range r;
+    size_t got;
+    if (section(b, spec, &r) != 0 || !r.found)
+        return 0;
+    got = decode(b->msg + r.off, r.len, r.encoding, out, sizeof out, 3, 2);
+    if (got != wn || memcmp(out, want, wn) != 0 || r.binary_size != wn) {
+        if (verbose)
+            fprintf(stderr, "  binary %s: got %zu (size %u) '%.*s'\n", spec,
+                    got, r.binary_size, (int)got, (const char *)out);
+        return 0;
+    }
+    return 1;
+}
+
+static void test_sections(void)
+{
+    struct lwm_mime_range r;
+    uint32_t path[2] = { 1, 1 };
+
+    load("plain");
+    CHECK(section(&ba, "", &r) == 0 && r.found && r.off == 0 &&
+          r.len == ba.msg_len && r.binary_size == ba.msg_len);
+    CHECK(sec_crlf(&ba, "HEADER",
+                   "Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\n"
+                   "From: Fred Foobar <foobar@Blurdybloop.example>\n"
+                   "Subject: afternoon meeting\n"
+                   "To: mooch@owatagu.siam.edu.example\n"
+                   "Message-Id: <B27397-0100000@Blurdybloop.example>\n"
+                   "MIME-Version: 1.0\n"
+                   "Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\n\n"));
+    CHECK(sec_crlf(&ba, "TEXT",
+                   "Hello Joe, do you think we can meet at 3:30 tomorrow?\n"));
+    CHECK(sec_crlf(&ba, "1",
+                   "Hello Joe, do you think we can meet at 3:30 tomorrow?\n"));
+    CHECK(section(&ba, "1.MIME", &r) == 0 && r.found && r.off == 0 &&
+          r.len == ba.s.msg_size - 55); /* the message header, as Dovecot */
+    CHECK(sec_is(&ba, "MIME", NULL));
+    CHECK(sec_is(&ba, "2", NULL));
+    CHECK(sec_is(&ba, "1.1", NULL));
+    CHECK(sec_is(&ba, "1.HEADER", NULL));
+    CHECK(sec_is(&ba, "0", NULL));
+    CHECK(lwm_mime_section(mem_rd, &ba, &ba.s, path, 1, 7, &r) ==
+          LWM_ERR_INVAL);
+    CHECK(lwm_mime_section(mem_rd, &ba, &ba.s, NULL, 1, 0, &r) ==
+          LWM_ERR_INVAL);
+    CHECK(lwm_mime_section(mem_rd, &ba, &ba.s, path, -1, 0, &r) ==
+          LWM_ERR_INVAL);
+
+    load("alternative");
+    CHECK(sec_crlf(&ba, "1",
+                   "Caf=C3=A9 at noon? Long line that is wrapped with a soft "
+                   "line break=\n here."));
+    CHECK(sec_crlf(&ba, "1.MIME",
+                   "Content-Type: text/plain; charset=utf-8\n"
+                   "Content-Transfer-Encoding: quoted-printable\n\n"));
+    CHECK(sec_crlf(&ba, "2", "<p>Caf=C3=A9 at noon?</p>\n"));
+    CHECK(sec_is(&ba, "3", NULL));
+    CHECK(sec_is(&ba, "1.1", NULL));
+    CHECK(section(&ba, "TEXT", &r) == 0 && r.found &&
+          memcmp(ba.msg + r.off, "This is a multi", 15) == 0 &&
+          r.off + r.len == ba.s.msg_size);
+    CHECK(binary_is(&ba, "1", "Caf\xc3\xa9 at noon? Long line that is "
+                    "wrapped with a soft line break here.", 69));
+    CHECK(binary_is(&ba, "2", "<p>Caf\xc3\xa9 at noon?</p>\r\n", 23));
+
+    load("mixed");
+    CHECK(sec_crlf(&ba, "1", "See the attachment."));
+    CHECK(binary_is(&ba, "2",
+                    "%PDF-1.4\n%\xc7\xec\x8f\xa2\n1 0 obj\n<</Type/Catalog>>"
+                    "\nendobj\ntrailer\n<</Root 1 0 R>>\n%%EOF\n", 78));
+    CHECK(binary_is(&ba, "3", "\x89PNG\r\n\x1a\n", 8));
+    CHECK(sec_crlf(&ba, "3", "iVBORw0KGgo="));
+    CHECK(section(&ba, "2", &r) == 0 && r.encoding == LWM_MIME_ENC_BASE64);
+    CHECK(section(&ba, "1", &r) == 0 && r.encoding == 0 &&
+          r.binary_size == 19);
+
+    load("rfc822");
+    CHECK(sec_crlf(&ba, "1", "Forwarded below."));
+    CHECK(sec_crlf(&ba, "2.MIME", "Content-Type: message/rfc822\n"
+                                  "Content-Description: original\n\n"));
+    CHECK(section(&ba, "2", &r) == 0 && r.found && r.len == 389 &&
+          memcmp(ba.msg + r.off, "From: Orig", 10) == 0 &&
+          memcmp(ba.msg + r.off + r.len - 11, "--inner--\r\n", 11) == 0);
+    CHECK(section(&ba, "2.HEADER", &r) == 0 && r.found &&
+          memcmp(ba.msg + r.off, "From: Orig", 10) == 0 &&
+          memcmp(ba.msg + r.off + r.len - 9, "inner\r\n\r\n", 9) == 0);
+    CHECK(sec_crlf(&ba, "2.TEXT", "--inner\nContent-Type: text/plain\n\nhi\n"
+                                  "--inner\nContent-Type: text/html\n\n"
+                                  "<b>hi</b>\n--inner--\n"));
+    CHECK(sec_crlf(&ba, "2.1", "hi"));
+    CHECK(sec_crlf(&ba, "2.2", "<b>hi</b>"));
+    CHECK(sec_crlf(&ba, "2.1.MIME", "Content-Type: text/plain\n\n"));
+    CHECK(sec_is(&ba, "2.3", NULL));
+    CHECK(sec_is(&ba, "2.1.1", NULL));
+    CHECK(sec_is(&ba, "1.TEXT", NULL));
+    CHECK(sec_is(&ba, "3", NULL));
+
+    load("toplevel822");
+    CHECK(sec_crlf(&ba, "1", "From: inner@b.c\nSubject: inner\n\n"
+                             "inner body\n"));
+    CHECK(sec_crlf(&ba, "TEXT", "From: inner@b.c\nSubject: inner\n\n"
+                                "inner body\n"));
+    CHECK(sec_crlf(&ba, "1.HEADER", "From: inner@b.c\nSubject: inner\n\n"));
+    CHECK(sec_crlf(&ba, "1.TEXT", "inner body\n"));
+    CHECK(sec_crlf(&ba, "1.1", "inner body\n"));
+    CHECK(sec_crlf(&ba, "1.1.MIME", "From: inner@b.c\nSubject: inner\n\n"));
+    CHECK(sec_is(&ba, "1.2", NULL));
+    CHECK(sec_is(&ba, "2", NULL));
+
+    load("digest");
+    CHECK(sec_crlf(&ba, "1", "From: one@example.com\nSubject: first\n\n"
+                             "first body"));
+    CHECK(sec_crlf(&ba, "1.MIME", "\n"));
+    CHECK(sec_crlf(&ba, "1.HEADER", "From: one@example.com\n"
+                                    "Subject: first\n\n"));
+    CHECK(sec_crlf(&ba, "2.TEXT", "second body"));
+    CHECK(sec_crlf(&ba, "2.1", "second body"));
+    CHECK(sec_crlf(&ba, "3", "not a message"));
+    CHECK(sec_is(&ba, "3.TEXT", NULL));
+
+    load("hdrcut");
+    CHECK(sec_crlf(&ba, "1", ""));
+    CHECK(sec_crlf(&ba, "1.MIME", "Content-Type: text/plain"));
+    CHECK(sec_crlf(&ba, "2", "second"));
+    CHECK(sec_crlf(&ba, "2.MIME", "\n"));
+
+    load("noclose");
+    CHECK(sec_crlf(&ba, "1", "part one"));
+    CHECK(sec_crlf(&ba, "2", "part two, no close delimiter\n"));
+
+    load("outer_ends_inner");
+    CHECK(sec_crlf(&ba, "1", "--AB\nContent-Type: text/plain\n\n"
+                             "inner, never closed"));
+    CHECK(sec_crlf(&ba, "1.1", "inner, never closed"));
+    CHECK(sec_crlf(&ba, "2", "after"));
+
+    load("padding");
+    CHECK(sec_crlf(&ba, "1", "one"));
+    CHECK(sec_crlf(&ba, "1.MIME", "\n"));
+
+    load("empty");
+    CHECK(sec_is(&ba, "", ""));
+    CHECK(sec_is(&ba, "HEADER", ""));
+    CHECK(sec_is(&ba, "TEXT", ""));
+    CHECK(sec_is(&ba, "1", ""));
+
+    load("hdronly");
+    CHECK(sec_crlf(&ba, "HEADER", "From: a@b.c\n"
+                                  "Subject: header only, no blank line\n"));
+    CHECK(sec_is(&ba, "TEXT", ""));
+
+    load("lf");
+    CHECK(sec_is(&ba, "1", "one\ntwo"));
+    CHECK(sec_is(&ba, "2.MIME", "Content-Type: application/octet-stream\n"
+                                "Content-Transfer-Encoding: base64\n\n"));
+    CHECK(binary_is(&ba, "2", "\0\1\2\3\4\5", 6));
+
+    load("b64_822");
+    CHECK(binary_is(&ba, "1", "From: x@y.z\n\nhi\n", 16));
+    CHECK(sec_is(&ba, "1.HEADER", NULL)); /* not parsed: opaque */
+    CHECK(sec_is(&ba, "1.1", NULL));
+
+    load("encoded");
+    CHECK(binary_is(&ba, "1", "F\xf8rst line \r\nsecond", 19));
+
+    load("params");
+    CHECK(section(&ba, "1", &r) == 0 && r.found &&
+          r.encoding == LWM_MIME_ENC_UNKNOWN);
+}
+
+/* Every leaf's binary size equals what the decoder makes of it, however
+ * the input and output are cut. */
+static void check_binary_sizes(const struct blob *b, uint32_t *seed)
+{
+    static uint8_t out[1u << 17];
+    uint32_t i, path[1];
+    struct lwm_mime_range r;
+    for (i = 0; i < b->s.nparts; i++) {
+        const uint8_t *e = b->b + LWM_MIME_BLOB_HDR + i * LWM_MIME_BLOB_ENT;
+        uint32_t bo = e[8] | e[9] << 8 | e[10] << 16 | (uint32_t)e[11] << 24;
+        uint32_t bl = e[12] | e[13] << 8 | e[14] << 16 | (uint32_t)e[15] << 24;
+        uint32_t bin = e[16] | e[17] << 8 | e[18] << 16 |
+                       (uint32_t)e[19] << 24;
+        size_t got;
+        if (bo > b->msg_len || bl > b->msg_len - bo)
+            continue;
+        got = decode(b->msg + bo, bl, e[29], out, sizeof out,
+                     1 + xorshift32(seed) % 100, 1 + xorshift32(seed) % 50);
+        if (got < sizeof out && !CHECK(got == bin))
+            fprintf(stderr, "part %u: decoded %zu, binary_size %u\n", i, got,
+                    bin);
+    }
+    path[0] = 1;
+    CHECK(lwm_mime_section(mem_rd, (void *)b, &b->s, path, 1,
+                           LWM_MIME_SEC_ALL, &r) == 0);
+}
+
+static void test_binary_sizes(void)
+{
+    size_t ci, n;
+    uint32_t seed = 99;
+    for (ci = 0; ci < NCORPUS; ci++) {
+        n = corpus_bytes(&corpus[ci], msgbuf, sizeof msgbuf);
+        if (CHECK(make_blob(&ba, msgbuf, n, FEED_ALL, 0) == 0))
+            check_binary_sizes(&ba, &seed);
+    }
+}
+
+/* ============================================================== decoders */
+
+struct dcase {
+    int enc;
+    const char *in, *out;
+    size_t outlen; /* 0: strlen(out) */
+};
+
+static const struct dcase dcases[] = {
+    { LWM_MIME_ENC_BASE64, "aGVsbG8gd29ybGQ=", "hello world", 0 },
+    { LWM_MIME_ENC_BASE64, "aGVs\r\nbG8g\r\nd29y\r\nbGQ=\r\n", "hello world",
+      0 },
+    { LWM_MIME_ENC_BASE64, "aGVsbG8gd29ybGQ", "hello world", 0 },
+    { LWM_MIME_ENC_BASE64, "aGVsbA==", "hell", 0 },
+    { LWM_MIME_ENC_BASE64, "aGVsbA", "hell", 0 },
+    { LWM_MIME_ENC_BASE64, "a", "", 0 },
+    { LWM_MIME_ENC_BASE64, "", "", 0 },
+    { LWM_MIME_ENC_BASE64, "aGk=aGk=", "hihi", 0 }, /* concatenated */
+    { LWM_MIME_ENC_BASE64, "a*G!k ~=", "hi", 0 },    /* junk skipped */
+    { LWM_MIME_ENC_BASE64, "====", "", 0 },
+    { LWM_MIME_ENC_BASE64, "AAAA", "\0\0\0", 3 },
+    { LWM_MIME_ENC_BASE64, "////", "\xff\xff\xff", 0 },
+    { LWM_MIME_ENC_QP, "Caf=C3=A9", "Caf\xc3\xa9", 0 },
+    { LWM_MIME_ENC_QP, "caf=c3=a9", "caf\xc3\xa9", 0 }, /* lower case */
+    { LWM_MIME_ENC_QP, "soft=\r\nbreak", "softbreak", 0 },
+    { LWM_MIME_ENC_QP, "soft=\nbreak", "softbreak", 0 },
+    { LWM_MIME_ENC_QP, "soft=  \t\r\nbreak", "softbreak", 0 },
+    { LWM_MIME_ENC_QP, "hard  \r\nbreak\t\r\n", "hard\r\nbreak\r\n", 0 },
+    { LWM_MIME_ENC_QP, "lf \nonly\n", "lf\nonly\n", 0 },
+    { LWM_MIME_ENC_QP, "a b\tc", "a b\tc", 0 },
+    { LWM_MIME_ENC_QP, "end   ", "end", 0 },
+    { LWM_MIME_ENC_QP, "end=", "end", 0 },
+    { LWM_MIME_ENC_QP, "end= ", "end", 0 },
+    { LWM_MIME_ENC_QP, "end=4", "end=4", 0 },
+    { LWM_MIME_ENC_QP, "bad=ZZ", "bad=ZZ", 0 },
+    { LWM_MIME_ENC_QP, "bad=4Z", "bad=4Z", 0 },
+    { LWM_MIME_ENC_QP, "bad= x", "bad= x", 0 },
+    { LWM_MIME_ENC_QP, "bad=\rx", "bad=\rx", 0 },
+    { LWM_MIME_ENC_QP, "bad\rx", "bad\rx", 0 },
+    { LWM_MIME_ENC_QP, "==41", "=A", 0 },
+    { LWM_MIME_ENC_QP, "=00=FF", "\0\xff", 2 },
+    { LWM_MIME_ENC_QP, "x                    y",
+      "x                    y", 0 }, /* more white space than held back */
+    { LWM_MIME_ENC_QP, "x                    \r\ny",
+      "x                \r\ny", 0 }, /* the first 16 of a long run stay */
+    { LWM_MIME_ENC_IDENTITY, "as=20is\r\n", "as=20is\r\n", 0 },
+    { LWM_MIME_ENC_UNKNOWN, "raw", "raw", 0 },
+};
+
+static void test_decoders(void)
+{
+    static uint8_t out[256];
+    size_t i, si, so, got;
+    static const size_t steps[] = { 1, 2, 3, 5, 64 };
+    struct lwm_mime_dec d;
+    size_t used;
+    for (i = 0; i < sizeof dcases / sizeof dcases[0]; i++) {
+        const struct dcase *c = &dcases[i];
+        size_t want = c->outlen ? c->outlen : strlen(c->out);
+        for (si = 0; si < 5; si++)
+            for (so = 0; so < 5; so++) {
+                got = decode((const uint8_t *)c->in, strlen(c->in), c->enc,
+                             out, sizeof out, steps[si], steps[so]);
+                if (!CHECK(got == want && memcmp(out, c->out, want) == 0))
+                    fprintf(stderr, "decoder case %zu (%s) steps %zu/%zu: "
+                            "got %zu '%.*s'\n", i, c->in, steps[si],
+                            steps[so], got, (int)got, (const char *)out);
+            }
+        /* counting mode agrees */
+        lwm_mime_dec_init(&d, c->enc);
+        got = lwm_mime_dec_run(&d, (const uint8_t *)c->in, strlen(c->in),
+                               &used, NULL, 0);
+        got += lwm_mime_dec_run(&d, NULL, 0, &used, NULL, 0);
+        CHECK(got == want);
+    }
+    /* a bad encoding number decodes as unknown (pass-through) */
+    lwm_mime_dec_init(&d, 77);
+    CHECK(lwm_mime_dec_run(&d, (const uint8_t *)"ab", 2, &used, out, 1) ==
+              1 &&
+          used == 1 && out[0] == 'a');
+    /* a full output buffer: nothing consumed, nothing lost */
+    lwm_mime_dec_init(&d, LWM_MIME_ENC_BASE64);
+    CHECK(lwm_mime_dec_run(&d, (const uint8_t *)"aGk=", 4, &used, out, 0) ==
+              0 &&
+          used == 0);
+}
+
+/* ============================================================= generated */
+
+static size_t gen_put(uint8_t *b, size_t n, const char *s)
+{
+    size_t k = strlen(s);
+    if (n + k <= MSG_MAX)
+        memcpy(b + n, s, k);
+    return n + k;
+}
+
+/* depth nested multiparts (or, with rfc822, every other level a
+ * message/rfc822), a text leaf at the bottom */
+static size_t gen_deep(uint8_t *b, int depth, int rfc822)
+{
+    char line[160];
+    size_t n = 0;
+    int i;
+    n = gen_put(b, n, "From: deep@example.com\r\nMIME-Version: 1.0\r\n");
+    for (i = 0; i < depth; i++) {
+        if (rfc822 && (i & 1)) {
+            n = gen_put(b, n, "Content-Type: message/rfc822\r\n\r\n");
+            snprintf(line, sizeof line, "Subject: level %d\r\n", i);
+            n = gen_put(b, n, line);
+            continue;
+        }
+        snprintf(line, sizeof line,
+                 "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n"
+                 "--b%d\r\n",
+                 i, i);
+        n = gen_put(b, n, line);
+    }
+    n = gen_put(b, n, "Content-Type: text/plain\r\n\r\ndeep\r\n");
+    for (i = depth; i-- > 0;) {
+        if (rfc822 && (i & 1))
+            continue;
+        snprintf(line, sizeof line, "--b%d--\r\n", i);
+        n = gen_put(b, n, line);
+    }
+    return n;
+}
+
+static size_t gen_many(uint8_t *b, int parts)
+{
+    char line[160];
+    size_t n = 0;
+    int i;
+    n = gen_put(b, n, "MIME-Version: 1.0\r\n"
+                      "Content-Type: multipart/mixed; boundary=m\r\n\r\n");
+    for (i = 1; i <= parts; i++) {
+        snprintf(line, sizeof line,
+                 "--m\r\nContent-Type: text/plain; name=\"p%d\"\r\n\r\n"
+                 "part %d\r\n",
+                 i, i);
+        n = gen_put(b, n, line);
+    }
+    return gen_put(b, n, "--m--\r\n");
+}
+
+static int has(const uint8_t *p, size_t n, const char *needle, size_t k)
+{
+    size_t i;
+    for (i = 0; i + k <= n; i++)
+        if (memcmp(p + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
+static int bs_count(const struct blob *b, const char *needle)
+{
+    int c = 0;
+    size_t k = strlen(needle);
+    uint32_t i;
+    for (i = 0; i + k <= b->s.bs_len; i++)
+        if (memcmp(b->b + b->s.bs_off + i, needle, k) == 0)
+            c++;
+    return c;
+}
+
+static void test_generated(void)
+{
+    size_t n;
+    char spec[64];
+    int i;
+    uint32_t seed = 5;
+
+    /* nesting beyond LWM_MIME_MAX_DEPTH: parts down to the limit, the
+     * multipart at the limit is an opaque leaf */
+    n = gen_deep(msgbuf, LWM_MIME_MAX_DEPTH + 4, 0);
+    REQUIRE(make_blob(&ba, msgbuf, n, FEED_ALL, 0) == 0);
+    CHECK(blob_ok(&ba, "deep"));
+    CHECK(ba.s.nparts == LWM_MIME_MAX_DEPTH + 1);
+    CHECK(bs_count(&ba, "\"application\" \"octet-stream\"") == 1);
+    CHECK(bs_count(&ba, "\"mixed\"") == LWM_MIME_MAX_DEPTH);
+    strcpy(spec, "1");
+    for (i = 1; i < LWM_MIME_MAX_DEPTH; i++)
+        strcat(spec, ".1");
+    {
+        struct lwm_mime_range r;
+        CHECK(section(&ba, spec, &r) == 0 && r.found &&
+              memcmp(ba.msg + r.off, "--b8", 4) == 0);
+        strcat(spec, ".1");
+        CHECK(section(&ba, spec, &r) == 0 && !r.found);
+    }
+    for (i = FEED_BYTES; i < FEED_MODES; i++) {
+        CHECK(make_blob(&bb, msgbuf, n, i, seed++) == 0);
+        CHECK(bb.len == ba.len && memcmp(bb.b, ba.b, ba.len) == 0);
+    }
+
+    n = gen_deep(msgbuf, 20, 1);
+    REQUIRE(make_blob(&ba, msgbuf, n, FEED_BYTES, 1) == 0);
+    CHECK(blob_ok(&ba, "deep822"));
+    CHECK(ba.s.nparts == LWM_MIME_MAX_DEPTH + 1);
+    check_binary_sizes(&ba, &seed);
+
+    /* more parts than LWM_MIME_MAX_PARTS: the rest are left out */
+    n = gen_many(msgbuf, LWM_MIME_MAX_PARTS + 10);
+    REQUIRE(make_blob(&ba, msgbuf, n, FEED_SMALL, 2) == 0);
+    CHECK(blob_ok(&ba, "many"));
+    CHECK(ba.s.nparts == LWM_MIME_MAX_PARTS);
+    snprintf(spec, sizeof spec, "%d", LWM_MIME_MAX_PARTS - 1);
+    snprintf((char *)wantbuf, sizeof wantbuf, "part %d",
+             LWM_MIME_MAX_PARTS - 1);
+    CHECK(sec_is(&ba, spec, (const char *)wantbuf));
+    snprintf(spec, sizeof spec, "%d", LWM_MIME_MAX_PARTS);
+    CHECK(sec_is(&ba, spec, NULL));
+    CHECK(bs_count(&ba, "(\"text\" \"plain\"") == LWM_MIME_MAX_PARTS - 1);
+
+    /* exactly as many parts as fit */
+    n = gen_many(msgbuf, LWM_MIME_MAX_PARTS - 1);
+    REQUIRE(make_blob(&ba, msgbuf, n, FEED_ALL, 0) == 0);
+    CHECK(ba.s.nparts == LWM_MIME_MAX_PARTS);
+    CHECK(blob_ok(&ba, "many-fit"));
+}
+
+/* Huge header values: cut at safe points, the arena shared, structure
+ * kept. */
+static void test_big_headers(void)
+{
+    size_t n = 0;
+    int i;
+    char line[64];
+    struct lwm_mime_range r;
+    const uint8_t *p;
+    n = gen_put(msgbuf, n, "To: ");
+    for (i = 0; i < 400; i++) {
+        snprintf(line, sizeof line, "%s\"User %d\" <user%d@example.com>",
+                 i ? ",\r\n " : "", i, i);
+        n = gen_put(msgbuf, n, line);
+    }
+    n = gen_put(msgbuf, n, "\r\nSubject: ");
+    for (i = 0; i < 300; i++)
+        n = gen_put(msgbuf, n, "=?UTF-8?B?w6TDtsO8?= \xc3\xa4 ");
+    n = gen_put(msgbuf, n, "\r\nCc: ");
+    for (i = 0; i < 3000; i++)
+        n = gen_put(msgbuf, n, "x");
+    n = gen_put(msgbuf, n, "@example.com\r\nMIME-Version: 1.0\r\n"
+                           "Content-Type: multipart/mixed; boundary=big\r\n"
+                           "\r\n");
+    for (i = 0; i < 20; i++) {
+        snprintf(line, sizeof line,
+                 "--big\r\nContent-Type: text/plain; name=\"f%d.txt\"\r\n", i);
+        n = gen_put(msgbuf, n, line);
+        n = gen_put(msgbuf, n, "Content-Disposition: attachment; "
+                               "filename=\"a-rather-long-file-name-that-eats"
+                               "-the-arena.txt\"\r\n\r\nbody\r\n");
+    }
+    n = gen_put(msgbuf, n, "--big--\r\n");
+    REQUIRE(make_blob(&ba, msgbuf, n, FEED_ALL, 0) == 0);
+    CHECK(blob_ok(&ba, "bigheaders"));
+    CHECK(ba.s.nparts == 21);
+    CHECK(bs_count(&ba, "(\"text\" \"plain\"") == 20); /* structure kept */
+    CHECK(bs_count(&ba, "\"mixed\" (\"boundary\" \"big\")") == 1);
+    /* the To list ends with a whole address */
+    p = ba.b + ba.s.env_off;
+    CHECK(has(p, ba.s.env_len, "\"example.com\")) ", 16));
+    /* the subject was cut before an incomplete encoded word, whole
+     * UTF-8 characters only (so it is a literal ending in one) */
+    CHECK(has(p, ba.s.env_len, "w6TDtsO8?= \xc3\xa4 NIL", 17));
+    /* the Cc without a comma: a single address too long to keep */
+    for (i = FEED_BYTES; i < FEED_MODES; i++) {
+        CHECK(make_blob(&bb, msgbuf, n, i, 42) == 0);
+        CHECK(bb.len == ba.len && memcmp(bb.b, ba.b, ba.len) == 0);
+    }
+    CHECK(section(&ba, "20", &r) == 0 && r.found && r.len == 4);
+
+    /* a 200 KB header line and a 200 KB body line */
+    n = gen_put(msgbuf, 0, "Subject: ");
+    for (i = 0; i < 200000; i++)
+        msgbuf[n++] = (uint8_t)('a' + i % 26);
+    n = gen_put(msgbuf, n, "\r\nContent-Type: multipart/mixed; boundary=x\r\n"
+                           "\r\n--x\r\n\r\n");
+    for (i = 0; i < 200000; i++)
+        msgbuf[n++] = '-';
+    n = gen_put(msgbuf, n, "\r\n--x--\r\n");
+    REQUIRE(make_blob(&ba, msgbuf, n, FEED_LARGE, 3) == 0);
+    CHECK(blob_ok(&ba, "longlines"));
+    CHECK(section(&ba, "1", &r) == 0 && r.found && r.len == 200000);
+
+    /* NULs in headers are dropped, in bodies counted */
+    memcpy(msgbuf, "Subject: a\0b\r\nFrom: x\0@y\r\n\r\n\0\0\r\n", 31);
+    REQUIRE(make_blob(&ba, msgbuf, 31, FEED_BYTES, 0) == 0);
+    CHECK(blob_ok(&ba, "nul"));
+    CHECK(str_is(ba.b + ba.s.env_off, ba.s.env_len,
+                 "(NIL \"ab\" ((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" \"y\")) "
+                 "((NIL NIL \"x\" \"y\")) NIL NIL NIL NIL NIL)"));
+    CHECK(sec_is(&ba, "1", NULL) == 0);
+}
+
+/* ========================================================== degradation */
+
+static void test_levels(void)
+{
+    static const char rich[] =
+        "From: \"A\" <a@example.com>, b@example.com\n"
+        "To: c@example.com, d@example.com, g: e@example.com;\n"
+        "Subject: levels\n"
+        "Date: Thu, 3 Feb 2026 10:00:00 +0000\n"
+        "Message-ID: <levels@example.com>\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=L1\n"
+        "\n"
+        "--L1\n"
+        "Content-Type: text/plain; charset=utf-8; format=flowed\n"
+        "Content-ID: <x@y>\n"
+        "Content-Disposition: inline\n"
+        "\n"
+        "hello\n"
+        "--L1\n"
+        "Content-Type: message/rfc822\n"
+        "\n"
+        "From: inner@example.com\n"
+        "To: x@example.com, y@example.com\n"
+        "Subject: inner\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/alternative; boundary=L2\n"
+        "\n"
+        "--L2\n"
+        "Content-Type: multipart/related; boundary=L3\n"
+        "\n"
+        "--L3\n"
+        "Content-Type: text/html\n"
+        "\n"
+        "<p>x</p>\n"
+        "--L3--\n"
+        "--L2--\n"
+        "--L1--\n";
+    size_t n = crlf(rich, msgbuf, sizeof msgbuf);
+    uint32_t max, full, seen = 0;
+    int last = -1;
+    REQUIRE(make_blob(&ba, msgbuf, n, FEED_ALL, 0) == 0);
+    full = ba.len;
+    CHECK(ba.s.level == 0);
+    for (max = full; max >= 512; max -= 7) {
+        if (!CHECK(make_blob_max(&bb, msgbuf, n, FEED_ALL, 0, max) == 0))
+            break;
+        CHECK(bb.len <= max);
+        CHECK((int)bb.s.level >= last); /* less room, never more detail */
+        last = bb.s.level;
+        seen |= 1u << bb.s.level;
+        if (!blob_ok(&bb, "levels")) {
+            CHECK(0);
+            fprintf(stderr, "  at level %d\n", bb.s.level);
+            break;
+        }
+        if (bb.s.level == 5) {
+            CHECK(bb.s.nparts == 1);
+            CHECK(sec_is(&bb, "2", NULL));
+            CHECK(section(&bb, "1", &(struct lwm_mime_range){ 0 }) == 0);
+        }
+    }
+    CHECK(seen == 0x3F); /* every level met on the way down */
+    if (verbose)
+        fprintf(stderr, "levels: full %u, seen %x\n", full, seen);
+    CHECK(make_blob_max(&bb, msgbuf, n, FEED_ALL, 0, 1) == 0 &&
+          bb.len <= 512 && bb.s.level == 5 && blob_ok(&bb, "min"));
+
+    /* a message whose full summary is over LWM_SUMMARY_MAX by itself:
+     * thousands of empty groups (11 bytes out for every 3 in) */
+    n = gen_put(msgbuf, 0, "To: ");
+    for (max = 0; max < 400; max++)
+        n = gen_put(msgbuf, n, "g:;");
+    n = gen_put(msgbuf, n, "\r\nContent-Type: message/rfc822\r\n\r\nCc: ");
+    for (max = 0; max < 400; max++)
+        n = gen_put(msgbuf, n, "h:;");
+    n = gen_put(msgbuf, n, "\r\n\r\nbody\r\n");
+    REQUIRE(make_blob(&ba, msgbuf, n, FEED_ALL, 0) == 0);
+    CHECK(ba.len <= LWM_SUMMARY_MAX && ba.s.level > 0);
+    CHECK(blob_ok(&ba, "groups"));
+    if (verbose)
+        fprintf(stderr, "groups: %u bytes at level %d\n", ba.len,
+                ba.s.level);
+}
+
+/* ====================================================== damaged blobs */
+
+static int fail_rd(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+    (void)ctx, (void)off, (void)buf, (void)len;
+    return LWM_ERR_IO;
+}
+
+static int short_rd(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+    int r = mem_rd(ctx, off, buf, len);
+    return r > 0 ? r - 1 : r;
+}
+
+static void test_damaged_blob(void)
+{
+    struct lwm_mime_sum s;
+    struct lwm_mime_range r;
+    uint32_t i, seed = 777, path[4];
+    load("rfc822");
+    bb = ba;
+    CHECK(lwm_mime_sum_info(fail_rd, &bb, bb.len, &s) == LWM_ERR_IO);
+    CHECK(lwm_mime_sum_info(short_rd, &bb, bb.len, &s) == LWM_ERR_IO);
+    CHECK(lwm_mime_sum_info(mem_rd, &bb, 39, &s) == LWM_ERR_CORRUPT);
+    CHECK(lwm_mime_sum_info(mem_rd, &bb, bb.len - 1, &s) == LWM_ERR_CORRUPT);
+    bb.b[0] ^= 1;
+    CHECK(lwm_mime_sum_info(mem_rd, &bb, bb.len, &s) == LWM_ERR_CORRUPT);
+    bb.b[0] ^= 1;
+    bb.b[4] = 2;
+    CHECK(lwm_mime_sum_info(mem_rd, &bb, bb.len, &s) == LWM_ERR_CORRUPT);
+    bb.b[4] = 1;
+    CHECK(lwm_mime_sum_info(mem_rd, &bb, bb.len, &s) == 0);
+    path[0] = 2;
+    CHECK(lwm_mime_section(fail_rd, &bb, &s, path, 1, 0, &r) == LWM_ERR_IO);
+    /* any flipped bit in the header or the part table is caught */
+    for (i = 0; i < 2000; i++) {
+        uint32_t tab = LWM_MIME_BLOB_HDR + ba.s.nparts * LWM_MIME_BLOB_ENT;
+        uint32_t at = xorshift32(&seed) % tab;
+        uint8_t bit = (uint8_t)(1u << (xorshift32(&seed) % 8));
+        bb.b[at] ^= bit;
+        CHECK(lwm_mime_sum_info(mem_rd, &bb, bb.len, &s) == LWM_ERR_CORRUPT);
+        bb.b[at] ^= bit;
+    }
+    /* a forged table with a good CRC: sections stay in range or fail */
+    for (i = 0; i < 2000; i++) {
+        uint32_t tab = LWM_MIME_BLOB_HDR + ba.s.nparts * LWM_MIME_BLOB_ENT;
+        uint32_t at = LWM_MIME_BLOB_HDR + xorshift32(&seed) % (tab - 40), crc;
+        int k, err;
+        bb = ba;
+        bb.b[at] = (uint8_t)xorshift32(&seed);
+        crc = lwm_crc32c(0, bb.b, 36);
+        crc = lwm_crc32c(crc, bb.b + 40, tab - 40);
+        bb.b[36] = (uint8_t)crc, bb.b[37] = (uint8_t)(crc >> 8);
+        bb.b[38] = (uint8_t)(crc >> 16), bb.b[39] = (uint8_t)(crc >> 24);
+        if (lwm_mime_sum_info(mem_rd, &bb, bb.len, &s) != 0)
+            continue;
+        for (k = 0; k < 4; k++)
+            path[k] = 1 + xorshift32(&seed) % 3;
+        err = lwm_mime_section(mem_rd, &bb, &s, path,
+                               1 + (int)(xorshift32(&seed) % 4),
+                               (int)(xorshift32(&seed) % 4), &r);
+        CHECK(err == 0 || err == LWM_ERR_CORRUPT);
+        if (err == 0 && r.found)
+            CHECK(r.off <= s.msg_size && r.len <= s.msg_size - r.off);
+    }
+}
+
+/* ============================================================ mutations */
+
+static const char *const dict[] = {
+    "\r\n", "\n", "\r", "\r\n\r\n", "--", "--=_alt_42", "--outer", "--inner",
+    "--b1", "--d", "--m", "--\r\n", "Content-Type: multipart/mixed; "
+    "boundary=x\r\n", "Content-Type: message/rfc822\r\n",
+    "Content-Type: multipart/digest; boundary=\"d\"\r\n", "\r\n--x\r\n",
+    "\r\n--x--\r\n", "Content-Transfer-Encoding: base64\r\n",
+    "Content-Transfer-Encoding: quoted-printable\r\n", "=\r\n", "=4", "=",
+    "\"", "(", ")", "<", ">", "@", ",", ";", ":", "\\", "=?utf-8?q?",
+    "?=", " ", "\t", "\r\n ", "\xc3", "\xff", "\0", "From: a@b\r\n",
+    "To: g:;\r\n", "boundary=", "\"a\\\"", "Content-Disposition: x; a=\"",
+};
+
+static size_t mutate(uint8_t *b, size_t n, size_t cap, uint32_t *seed)
+{
+    int k, muts = 1 + (int)(xorshift32(seed) % 8);
+    for (k = 0; k < muts; k++) {
+        uint32_t op = xorshift32(seed) % 7;
+        size_t at = n ? xorshift32(seed) % (n + 1) : 0, len;
+        if (op == 0 && n > 0 && at < n) {
+            b[at] ^= (uint8_t)(1u << (xorshift32(seed) % 8));
+        } else if (op == 1 || op == 2) {
+            const char *t = dict[xorshift32(seed) % (sizeof dict /
+                                                     sizeof dict[0])];
+            len = strlen(t) + (t[0] == '\0');
+            if (n + len > cap)
+                continue;
+            memmove(b + at + len, b + at, n - at);
+            memcpy(b + at, t, len);
+            n += len;
+        } else if (op == 3 && n > 0) {
+            len = xorshift32(seed) % 40;
+            if (at + len > n)
+                len = n - at;
+            memmove(b + at, b + at + len, n - at - len);
+            n -= len;
+        } else if (op == 4 && n > 0) {
+            size_t from = xorshift32(seed) % n;
+            len = 1 + xorshift32(seed) % 200;
+            if (from + len > n)
+                len = n - from;
+            if (n + len > cap)
+                continue;
+            memmove(b + at + len, b + at, n - at);
+            memmove(b + at, b + (from < at ? from : from + len), len);
+            n += len;
+        } else if (op == 5) {
+            n = at; /* truncate */
+        } else if (op == 6 && n > 0 && at < n) {
+            b[at] = (uint8_t)xorshift32(seed);
+        }
+    }
+    return n;
+}
+
+static void test_mutations(uint32_t seed, unsigned iters)
+{
+    static uint8_t base[1u << 16];
+    unsigned it;
+    uint32_t path[6];
+    struct lwm_mime_range r;
+    for (it = 0; it < iters; it++) {
+        uint32_t s0 = seed + it * 2654435761u, s = s0;
+        size_t n, k;
+        int mode = (int)(xorshift32(&s) % FEED_MODES), np, err;
+        uint32_t max = xorshift32(&s) % 5 == 0
+                           ? 512 + xorshift32(&s) % 4000
+                           : 0;
+        if (xorshift32(&s) % 4 == 0) {
+            n = xorshift32(&s) % 2 ? gen_deep(base, 1 + (int)(xorshift32(&s)
+                                                              % 12),
+                                              (int)(xorshift32(&s) % 2))
+                                   : gen_many(base, 1 + (int)(xorshift32(&s)
+                                                              % 40));
+        } else {
+            n = corpus_bytes(&corpus[xorshift32(&s) % NCORPUS], base,
+                             sizeof base / 2);
+        }
+        n = mutate(base, n, sizeof base, &s);
+        if (xorshift32(&s) % 8 == 0) /* pure garbage now and then */
+            for (k = 0; k < n; k++)
+                base[k] = (uint8_t)xorshift32(&s);
+        memcpy(msgbuf, base, n);
+        if (!CHECK(make_blob_max(&ba, msgbuf, n, mode, s, max) == 0)) {
+            fprintf(stderr, "mutation iteration %u (seed %u)\n", it, s0);
+            continue;
+        }
+        if (!CHECK(blob_ok(&ba, "mutation")))
+            fprintf(stderr, "mutation iteration %u (seed %u)\n", it, s0);
+        if (it % 5 == 0) {
+            CHECK(make_blob_max(&bb, msgbuf, n, FEED_ALL, 0, max) == 0);
+            if (!CHECK(bb.len == ba.len && memcmp(bb.b, ba.b, ba.len) == 0))
+                fprintf(stderr, "mutation iteration %u (seed %u): blob "
+                        "depends on chunking\n", it, s0);
+        }
+        check_binary_sizes(&ba, &s);
+        for (k = 0; k < 8; k++) {
+            int j;
+            np = (int)(xorshift32(&s) % 6);
+            for (j = 0; j < np; j++)
+                path[j] = 1 + xorshift32(&s) % 4;
+            err = lwm_mime_section(mem_rd, &ba, &ba.s, path, np,
+                                   (int)(xorshift32(&s) % 4), &r);
+            CHECK(err == 0);
+            if (r.found)
+                CHECK(r.off <= n && r.len <= n - r.off);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     int i;
+    uint32_t seed = 20260201;
+    unsigned iters = 3000;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
             return dump(argv[++i]);
-        if (strcmp(argv[i], "-v") == 0)
+        if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
+            seed = (uint32_t)strtoul(argv[++i], NULL, 0);
+        else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
+            iters = (unsigned)strtoul(argv[++i], NULL, 0);
+        else if (strcmp(argv[i], "-v") == 0)
             verbose = 1;
     }
     printf("sizeof(struct lwm_mime) = %zu\n", sizeof(struct lwm_mime));
     test_corpus();
-    (void)sec_is;
-    (void)decode;
+    test_sections();
+    test_binary_sizes();
+    test_decoders();
+    test_generated();
+    test_big_headers();
+    test_levels();
+    test_damaged_blob();
+    test_mutations(seed, iters);
     return check_summary("test_mime");
 }

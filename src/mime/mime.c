@@ -229,9 +229,11 @@ static size_t mime_cut_text(const uint8_t *v, size_t n)
     return n;
 }
 
-/* Length of v[0..n) up to its last separator sep outside quotes, comments
- * and angle brackets (0 if none): a list cut after its last whole item. */
-static size_t mime_cut_list(const uint8_t *v, size_t n, uint8_t sep)
+/* Length of v[0..n) up to its last separator sep (or just after its last
+ * group end ";" when groups is set) outside quotes, comments and angle
+ * brackets; 0 if there is none: a list cut after its last whole item. */
+static size_t mime_cut_list(const uint8_t *v, size_t n, uint8_t sep,
+                            int groups)
 {
     size_t i = 0, last = 0;
     int angle = 0;
@@ -248,6 +250,8 @@ static size_t mime_cut_list(const uint8_t *v, size_t n, uint8_t sep)
                 angle = 0;
             else if (c == sep && !angle)
                 last = i;
+            else if (groups && c == ';' && !angle)
+                last = i + 1;
             i++;
         }
     }
@@ -551,9 +555,9 @@ static void mime_fld_end(struct lwm_mime *m)
     kind = mime_tag_kind(tag);
     if (m->flags & MF_TRUNC) {
         if (kind == K_ADDR || kind == K_LIST)
-            n = mime_cut_list(v, n, ',');
+            n = mime_cut_list(v, n, ',', kind == K_ADDR);
         else if (kind == K_PARAM)
-            n = mime_cut_list(v, n, ';');
+            n = mime_cut_list(v, n, ';', 0);
         else if (kind == K_TOKEN)
             n = 0;
         else
