@@ -1239,6 +1239,9 @@ static void mime_produce(struct mime_sout *o, const uint8_t *v, size_t s,
             if (style == P_PHRASE && !first && t.s > before)
                 mime_so_byte(o, ' ');
             first = 0;
+            if (t.t == L_SPEC && style == P_ADDR && t.c != '@' &&
+                t.c != ',' && t.c != ':')
+                continue; /* a stray ">" is no part of an address */
             if (t.t == L_QS) {
                 size_t qe = t.e;
                 if (qe > t.s + 1 && v[qe - 1] == '"')
@@ -1435,26 +1438,63 @@ static int mime_addr_parse(const uint8_t *v, size_t s, size_t e,
         a->ns = s;
         a->ne = lt;
         a->nstyle = P_PHRASE;
-        at = NOPOS;
         for (j = as;;) {
             mime_lex(v, gt, &j, &t, NULL, NULL);
-            if (t.t == L_END)
+            if (t.t == L_END || (t.t == L_SPEC && t.c == '@'))
                 break;
-            if (t.t == L_SPEC && t.c == '@') {
-                at = t.s;
-                break;
-            }
         }
         a->ls = as;
-        a->le = at != NOPOS ? at : gt;
-        a->ds = at != NOPOS ? at + 1 : gt;
+        a->le = t.t != L_END ? t.s : gt;
+        a->ds = t.t != L_END ? t.e : gt;
         a->de = gt;
+        if (at != NOPOS && mime_measure(v, a->ls, a->le, P_ADDR, NULL) == 0 &&
+            mime_measure(v, a->ds, a->de, P_ADDR, NULL) == 0) {
+            /* "a@b.c <>" or a stray "<": the address is before it */
+            memset(a, 0, sizeof *a);
+            e = lt;
+            lt = NOPOS;
+            cs = NOPOS;
+        }
+    }
+    if (lt != NOPOS) {
+        /* a name-addr, done */
     } else if (at != NOPOS || words == 1) {
-        a->ls = s;
+        size_t j = s, pe = NOPOS, split = s;
+        if (at != NOPOS) {
+            /* "Bob bob@x": words apart (not joined by dots) before the
+             * local part are a name that lost its angle brackets */
+            for (;;) {
+                mime_lex(v, at, &j, &t, NULL, NULL);
+                if (t.t == L_END)
+                    break;
+                if (pe != NOPOS && t.s > pe && v[pe - 1] != '.' &&
+                    v[t.s] != '.')
+                    split = t.s;
+                pe = t.e;
+            }
+        }
+        a->ls = split;
         a->le = at != NOPOS ? at : e;
         a->ds = at != NOPOS ? at + 1 : e;
         a->de = e;
-        if (cs != NOPOS) {
+        /* and the domain ends where words stop being joined by dots (the
+         * rest is junk, e.g. a lost header line folded into this one) */
+        for (j = a->ds, pe = NOPOS;;) {
+            mime_lex(v, e, &j, &t, NULL, NULL);
+            if (t.t == L_END)
+                break;
+            if (pe != NOPOS && t.s > pe && v[pe - 1] != '.' &&
+                v[t.s] != '.') {
+                a->de = pe;
+                break;
+            }
+            pe = t.e;
+        }
+        if (split > s) {
+            a->ns = s;
+            a->ne = split;
+            a->nstyle = P_PHRASE;
+        } else if (cs != NOPOS) {
             a->ns = cs;
             a->ne = ce;
             a->nstyle = P_COMMENT;
