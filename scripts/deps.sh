@@ -10,13 +10,16 @@ packages=(
     gcc-arm-none-eabi libnewlib-arm-none-eabi
     gcc-mips-linux-gnu libc6-dev-mips-cross
     qemu-user-static python3
+    # tests/interop: real IMAP clients against lwmaild
+    curl isync offlineimap3 fetchmail neomutt tmux swaks
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     # Not Debian: check for the tools instead of the packages.
     missing=()
     for tool in cmake ninja gcc make arm-none-eabi-gcc mips-linux-gnu-gcc \
-                qemu-mips-static python3; do
+                qemu-mips-static python3 \
+                curl mbsync offlineimap fetchmail neomutt tmux swaks; do
         command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
     done
     if [ ${#missing[@]} -ne 0 ]; then
