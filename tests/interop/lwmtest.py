@@ -1,0 +1,510 @@
+"""Shared helpers for the lwmail interop tests (python3 standard library only).
+
+  Daemon      starts lwmaild in a temporary directory on 127.0.0.1 port 0,
+              learns the port from its "imap ADDR:PORT" line, stops it with
+              SIGTERM and checks that it exits 0 with no sanitizer report.
+  Raw         a byte-exact IMAP client for checks imaplib can't express
+              (exact response codes, literals, IDLE, protocol errors).
+  parse()     IMAP response syntax into Python values (atoms, strings,
+              literals, NIL, lists), enough for FETCH, LIST, STATUS, ESEARCH.
+  mutf7_*     modified UTF-7 mailbox names (RFC 3501 5.1.3), written from
+              the RFC here so the server's own codec is not trusted.
+  seqset()    an IMAP sequence set to a set of numbers.
+"""
+
+import base64
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+USERS = (("alice", "secret1"), ("bob", "secret2"))
+DEFAULT_MAILBOXES = ("INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive")
+FLASH_SIZE = os.environ.get("LWM_INTEROP_FLASH_SIZE", "8M")
+# 8 MiB in 4 KiB blocks is more blocks than the store's default table holds
+# (LWM_STORE_MAX_BLOCKS 1024): the tests use 8 KiB blocks.
+BLOCK_SIZE = os.environ.get("LWM_INTEROP_BLOCK_SIZE", "8K")
+START_TIMEOUT = 60.0      # ASan build formatting a fresh image
+STOP_TIMEOUT = 30.0
+IO_TIMEOUT = 30.0         # one read on a socket
+
+# Markers of a sanitizer report or a crash in the daemon's stderr.
+SANITIZER_MARKERS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer",
+                     b"runtime error:", b"SUMMARY: UndefinedBehaviorSanitizer",
+                     b"AddressSanitizer:DEADLYSIGNAL")
+
+
+class DaemonError(AssertionError):
+    pass
+
+
+class Daemon:
+    """One lwmaild in its own temporary directory."""
+
+    def __init__(self, binary, workdir=None, extra_args=(), users=USERS,
+                 config=None, keep_dir=False):
+        self.binary = os.path.abspath(binary)
+        self.own_dir = workdir is None
+        self.dir = workdir or tempfile.mkdtemp(prefix="lwm-interop-")
+        self.keep_dir = keep_dir
+        self.extra_args = list(extra_args)
+        self.users = users
+        self.config = config
+        self.proc = None
+        self.port = None
+        self.stderr_path = os.path.join(self.dir, "lwmaild.stderr")
+        self.flash = os.path.join(self.dir, "flash.img")
+
+    def args(self):
+        if self.config:
+            return [self.binary, "--config", self.config] + self.extra_args
+        a = [self.binary, "--imap", "127.0.0.1:0", "--flash", self.flash,
+             "--flash-size", FLASH_SIZE, "--block-size", BLOCK_SIZE]
+        for u, p in self.users:
+            a += ["--user", "%s:%s" % (u, p)]
+        return a + self.extra_args
+
+    def start(self):
+        err = open(self.stderr_path, "ab")
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=err,
+                                     cwd=self.dir, env=env)
+        err.close()
+        line = self._read_port_line()
+        m = re.match(rb"imap (\d+\.\d+\.\d+\.\d+):(\d+)\s*$", line)
+        if not m:
+            self.kill()
+            raise DaemonError("unexpected first stdout line %r; stderr:\n%s"
+                              % (line, self.stderr()))
+        if m.group(1) != b"127.0.0.1":
+            self.kill()
+            raise DaemonError("daemon listens on %r, not loopback" % m.group(1))
+        self.port = int(m.group(2))
+        if self.port in (0, 25, 143, 587, 993):
+            self.kill()
+            raise DaemonError("daemon reported port %d" % self.port)
+        return self.port
+
+    def _read_port_line(self):
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        fd = self.proc.stdout.fileno()
+        buf = b""
+        deadline = time.monotonic() + START_TIMEOUT
+        try:
+            while b"\n" not in buf:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.kill()
+                    raise DaemonError("no 'imap ADDR:PORT' line within %ds;"
+                                      " stderr:\n%s" % (START_TIMEOUT,
+                                                        self.stderr()))
+                if not sel.select(min(left, 1.0)):
+                    if self.proc.poll() is not None:
+                        break
+                    continue
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                buf += chunk
+        finally:
+            sel.close()
+        if b"\n" not in buf:
+            rc = self.proc.wait(timeout=STOP_TIMEOUT)
+            raise DaemonError("daemon exited (%s) before listening; stdout %r;"
+                              " stderr:\n%s" % (rc, buf, self.stderr()))
+        return buf.split(b"\n", 1)[0]
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def stop(self):
+        """SIGTERM; raise DaemonError unless it exits 0 with a clean log."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT)
+                raise DaemonError("daemon ignored SIGTERM for %ds; stderr:\n%s"
+                                  % (STOP_TIMEOUT, self.stderr()))
+        else:
+            rc = proc.returncode
+            raise DaemonError("daemon died during the test (exit %s);"
+                              " stderr:\n%s" % (rc, self.stderr()))
+        if proc.stdout:
+            proc.stdout.close()
+        raw = self.stderr().encode()
+        bad = [m for m in SANITIZER_MARKERS if m in raw]
+        if rc != 0 or bad:
+            raise DaemonError("daemon exit %s after SIGTERM%s; stderr:\n%s"
+                              % (rc, " with a sanitizer report" if bad else "",
+                                 self.stderr()))
+
+    def cleanup(self):
+        self.kill()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        if self.own_dir and not self.keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ------------------------------------------------------------ raw client
+
+class ProtocolError(AssertionError):
+    pass
+
+
+class Raw:
+    """A byte-level IMAP client: commands as bytes, responses as bytes."""
+
+    LITERAL_END = re.compile(rb"\{(\d+)\+?\}\r\n$")
+
+    def __init__(self, port, timeout=IO_TIMEOUT):
+        self.sock = socket.create_connection(("127.0.0.1", port),
+                                             timeout=timeout)
+        self.file = self.sock.makefile("rb")
+        self.ntag = 0
+        self.greeting = self.read_response()
+
+    def close(self):
+        try:
+            self.file.close()
+        finally:
+            self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def settimeout(self, t):
+        self.sock.settimeout(t)
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def readline(self):
+        line = self.file.readline(1 << 20)
+        if not line:
+            raise EOFError("connection closed by the server")
+        if not line.endswith(b"\r\n"):
+            raise ProtocolError("response line without CRLF: %r" % line[:200])
+        return line
+
+    def read_response(self):
+        """One response, literals included, without the final CRLF."""
+        out = b""
+        for _ in range(10000):
+            line = self.readline()
+            out += line
+            m = self.LITERAL_END.search(line)
+            if not m:
+                return out[:-2]
+            n = int(m.group(1))
+            data = self.file.read(n)
+            if len(data) != n:
+                raise EOFError("connection closed inside a literal")
+            out += data
+        raise ProtocolError("response with more than 10000 literals")
+
+    def tag(self):
+        self.ntag += 1
+        return "t%d" % self.ntag
+
+    def cmd(self, line, tag=None, max_responses=200000):
+        """Send one command line; return (untagged list, tagged line)."""
+        tag = tag or self.tag()
+        if isinstance(line, str):
+            line = line.encode()
+        self.send(tag.encode() + b" " + line + b"\r\n")
+        return self.collect(tag, max_responses)
+
+    def collect(self, tag, max_responses=200000):
+        t = tag.encode() + b" "
+        untagged = []
+        for _ in range(max_responses):
+            r = self.read_response()
+            if r.startswith(t):
+                return untagged, r
+            if r.startswith(b"+"):
+                raise ProtocolError("unexpected continuation %r" % r)
+            untagged.append(r)
+        raise ProtocolError("no tagged response after %d responses"
+                            % max_responses)
+
+    def ok(self, line, tag=None):
+        untagged, tagged = self.cmd(line, tag)
+        status = tagged.split(b" ", 2)[1:2]
+        if status != [b"OK"]:
+            raise ProtocolError("%r -> %r" % (line, tagged))
+        return untagged, tagged
+
+    def login(self, user="alice", password="secret1"):
+        return self.ok('LOGIN "%s" "%s"' % (user, password))
+
+    def append(self, mailbox, msg, flags="", date=None):
+        """APPEND with a synchronizing literal; returns the tagged line."""
+        tag = self.tag()
+        head = "%s APPEND %s" % (tag, mailbox)
+        if flags:
+            head += " (%s)" % flags
+        if date:
+            head += ' "%s"' % date
+        self.send(head.encode() + b" {%d}\r\n" % len(msg))
+        r = self.read_response()
+        if not r.startswith(b"+"):
+            raise ProtocolError("APPEND: no continuation, got %r" % r)
+        self.send(msg + b"\r\n")
+        untagged, tagged = self.collect(tag)
+        return tagged
+
+
+def status_of(tagged):
+    """b't1 OK [X] text' -> 'OK'."""
+    parts = tagged.split(b" ", 2)
+    return parts[1].decode() if len(parts) > 1 else ""
+
+
+def code_of(line):
+    """The response code of a status response: b'... OK [APPENDUID 1 2] x'
+    -> 'APPENDUID 1 2' (None without one)."""
+    m = re.match(rb"^\S+ (?:OK|NO|BAD|BYE|PREAUTH) \[([^\]]*)\]", line)
+    return m.group(1).decode() if m else None
+
+
+# ------------------------------------------------------------ parser
+
+class Atom(bytes):
+    """An unquoted IMAP atom (NIL is returned as None instead)."""
+
+
+class String(bytes):
+    """A quoted string or a literal."""
+
+
+_ATOM_STOP = b" ()\r\n\"{"
+
+
+def parse(data):
+    """Parse IMAP response data (bytes) into a list of values."""
+    values, pos = _parse_seq(data, 0, None)
+    return values
+
+
+def _parse_seq(data, pos, close):
+    out = []
+    n = len(data)
+    while pos < n:
+        c = data[pos:pos + 1]
+        if c == b" ":
+            pos += 1
+        elif c == b"(":
+            sub, pos = _parse_seq(data, pos + 1, b")")
+            out.append(sub)
+        elif c == b")":
+            if close != b")":
+                raise ProtocolError("unbalanced ')' at %d in %r" % (pos, data[:300]))
+            return out, pos + 1
+        elif c == b'"':
+            s = bytearray()
+            pos += 1
+            while True:
+                if pos >= n:
+                    raise ProtocolError("unterminated quoted string")
+                ch = data[pos:pos + 1]
+                if ch == b"\\":
+                    s += data[pos + 1:pos + 2]
+                    pos += 2
+                elif ch == b'"':
+                    pos += 1
+                    break
+                else:
+                    s += ch
+                    pos += 1
+            out.append(String(bytes(s)))
+        elif c == b"{" or data.startswith(b"~{", pos):
+            if c == b"~":
+                pos += 1
+            m = re.compile(rb"\{(\d+)\+?\}\r\n").match(data, pos)
+            if not m:
+                raise ProtocolError("bad literal at %d: %r" % (pos, data[pos:pos + 20]))
+            ln = int(m.group(1))
+            start = m.end()
+            if start + ln > n:
+                raise ProtocolError("literal runs past the response")
+            out.append(String(data[start:start + ln]))
+            pos = start + ln
+        elif c in (b"\r", b"\n"):
+            pos += 1
+        else:
+            start = pos
+            depth = 0
+            while pos < n:
+                ch = data[pos:pos + 1]
+                if ch == b"[":
+                    depth += 1
+                elif ch == b"]":
+                    depth -= 1
+                elif depth == 0 and ch in (b" ", b"(", b")", b"\r", b"\n"):
+                    if ch == b"(" and pos > start:
+                        raise ProtocolError("'(' inside an atom at %d: %r"
+                                            % (pos, data[start:pos + 10]))
+                    break
+                pos += 1
+            word = data[start:pos]
+            out.append(None if word.upper() == b"NIL" else Atom(word))
+    if close is not None:
+        raise ProtocolError("missing ')' in %r" % data[:300])
+    return out, pos
+
+
+def fetch_items(response):
+    """b'* 3 FETCH (UID 7 FLAGS (\\Seen))' -> (3, {'UID': b'7', ...}).
+    Item names are upper-cased (section text included)."""
+    v = parse(response)
+    if len(v) != 4 or v[0] != b"*" or v[2].upper() != b"FETCH" \
+            or not isinstance(v[3], list):
+        raise ProtocolError("not a FETCH response: %r" % response[:300])
+    items = v[3]
+    if len(items) % 2:
+        raise ProtocolError("odd FETCH item list: %r" % response[:300])
+    d = {}
+    for i in range(0, len(items), 2):
+        name = items[i].decode().upper()
+        if name in d:
+            raise ProtocolError("item %s twice in %r" % (name, response[:300]))
+        d[name] = items[i + 1]
+    return int(v[1]), d
+
+
+def fetches(untagged):
+    """All FETCH responses among untagged ones: {seq: items}."""
+    out = {}
+    for r in untagged:
+        if re.match(rb"^\* \d+ FETCH ", r, re.I):
+            seq, items = fetch_items(r)
+            out.setdefault(seq, {}).update(items)
+    return out
+
+
+def seqset(text):
+    """'1:3,7,9:8' -> {1, 2, 3, 7, 8, 9} (no '*')."""
+    out = set()
+    if isinstance(text, bytes):
+        text = text.decode()
+    for part in text.split(","):
+        if ":" in part:
+            a, b = (int(x) for x in part.split(":"))
+            if a > b:
+                a, b = b, a
+            if b - a > 1000000:
+                raise ProtocolError("huge range %s" % part)
+            out.update(range(a, b + 1))
+        else:
+            out.add(int(part))
+    return out
+
+
+def to_seqset(nums):
+    """{1,2,3,7} -> '1:3,7'."""
+    nums = sorted(nums)
+    runs = []
+    for n in nums:
+        if runs and runs[-1][1] == n - 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ",".join(str(a) if a == b else "%d:%d" % (a, b) for a, b in runs)
+
+
+# ------------------------------------------------------------ mailbox names
+
+def mutf7_encode(name):
+    """Modified UTF-7 (RFC 3501 5.1.3) of a Unicode mailbox name."""
+    out = []
+    run = []
+
+    def flush():
+        if run:
+            b = "".join(run).encode("utf-16-be")
+            out.append("&" + base64.b64encode(b).decode().rstrip("=")
+                       .replace("/", ",") + "-")
+            run.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7e:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            run.append(ch)
+    flush()
+    return "".join(out)
+
+
+def mutf7_decode(name):
+    out = []
+    i = 0
+    while i < len(name):
+        ch = name[i]
+        if ch != "&":
+            out.append(ch)
+            i += 1
+            continue
+        j = name.index("-", i)
+        if j == i + 1:
+            out.append("&")
+        else:
+            b64 = name[i + 1:j].replace(",", "/")
+            b64 += "=" * (-len(b64) % 4)
+            out.append(base64.b64decode(b64).decode("utf-16-be"))
+        i = j + 1
+    return "".join(out)
+
+
+# ------------------------------------------------------------ messages
+
+def make_message(subject, sender="Alice Example <alice@example.org>",
+                 to="Bob <bob@example.org>", body="Hello.\r\n",
+                 date="Mon, 07 Feb 2022 21:52:25 -0800", extra_headers=(),
+                 msgid=None):
+    """A plain RFC 5322 message with CRLF line ends (bytes)."""
+    hdr = ["From: " + sender, "To: " + to, "Subject: " + subject,
+           "Date: " + date,
+           "Message-ID: " + (msgid or "<%s@interop.example>"
+                             % re.sub(r"[^A-Za-z0-9]", "", subject)[:40]),
+           "MIME-Version: 1.0",
+           "Content-Type: text/plain; charset=utf-8"]
+    hdr += list(extra_headers)
+    return ("\r\n".join(hdr) + "\r\n\r\n").encode() + \
+        (body.encode() if isinstance(body, str) else body)
