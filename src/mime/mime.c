@@ -463,7 +463,6 @@ enum { CTX_BODY, CTX_HDR, CTX_OPEN, CTX_CLOSE };
 /* m->flags */
 #define MF_LEAF 0x01     /* the current part is a leaf in its body */
 #define MF_DECODE 0x02   /* ... whose decoded size is being counted */
-#define MF_PHANTOM 0x04  /* in a multipart child with no table entry */
 #define MF_TRUNC 0x08    /* the value being collected was cut */
 #define MF_HDRMSG 0x10   /* this header is a message's: keep the envelope */
 #define MF_READY 0x20    /* the rendering cache is valid */
@@ -474,6 +473,28 @@ enum { CTX_BODY, CTX_HDR, CTX_OPEN, CTX_CLOSE };
 #define PF_BLOB_MASK 0x0F
 
 static const uint8_t mime_crlf[2] = { '\r', '\n' };
+
+/* The part's media type: its Content-Type, or the default when there is
+ * none or it is invalid (RFC 2045 5.2: text/plain; RFC 2046 5.1.5:
+ * message/rfc822 inside multipart/digest). p's parent must be known. */
+static void mime_type_of(const struct lwm_mime *m,
+                         const struct lwm_mime_part *p, struct mime_ct *ct)
+{
+    static const uint8_t def[] = "message/rfc822text/plain";
+    size_t n;
+    const uint8_t *v = mime_rec(m, p, T_CT, &n);
+    int digest;
+    if (mime_ct_parse(v, n, 1, ct))
+        return;
+    digest = p->parent != NONE && (m->part[p->parent].flags & PF_DIGEST);
+    ct->type = digest ? def : def + 14;
+    ct->tlen = digest ? 7 : 4;
+    ct->sub = ct->type + ct->tlen + 1;
+    ct->slen = digest ? 6 : 5;
+    ct->params = NULL;
+    ct->plen = 0;
+}
+
 
 static void mime_body_feed(struct lwm_mime *m, const uint8_t *p, size_t n)
 {
@@ -677,9 +698,6 @@ static void mime_hdr_done(struct lwm_mime *m, uint32_t body_off,
     uint16_t pi = m->cur;
     struct lwm_mime_part *p = &m->part[pi];
     struct mime_ct ct;
-    size_t n;
-    const uint8_t *v = mime_rec(m, p, T_CT, &n);
-    int digest = p->parent != NONE && (m->part[p->parent].flags & PF_DIGEST);
 
     p->hdr_len = body_off - p->hdr_off;
     p->body_off = body_off;
@@ -689,15 +707,7 @@ static void mime_hdr_done(struct lwm_mime *m, uint32_t body_off,
     m->flags &= (uint16_t)~(MF_LEAF | MF_DECODE | MF_HDRMSG);
     m->state = S_BODY_BOL;
 
-    if (!mime_ct_parse(v, n, 1, &ct)) {
-        /* RFC 2045 5.2 / 2046 5.1.5 defaults */
-        static const uint8_t def[] = "message/rfc822text/plain";
-        ct.type = digest ? def : def + 14;
-        ct.tlen = digest ? 7 : 4;
-        ct.sub = ct.type + ct.tlen + 1;
-        ct.slen = digest ? 6 : 5;
-        ct.plen = 0;
-    }
+    mime_type_of(m, p, &ct);
     if (mime_eq(ct.type, ct.tlen, "multipart")) {
         if (has_body && p->depth < LWM_MIME_MAX_DEPTH &&
             mime_push_boundary(m, pi, &ct)) {
@@ -841,7 +851,7 @@ static void mime_bnd_match(struct lwm_mime *m, int level, int close)
     mime_close_to(m, mp, end, end_nl);
     m->cur = mp;
     m->nbnd = (uint8_t)(level + (close ? 0 : 1));
-    m->flags &= (uint16_t)~(MF_LEAF | MF_DECODE | MF_PHANTOM | MF_HDRMSG);
+    m->flags &= (uint16_t)~(MF_LEAF | MF_DECODE | MF_HDRMSG);
     m->ctx = close ? CTX_CLOSE : CTX_OPEN;
     m->state = S_BND_TAIL;
     m->llen = 0;
@@ -854,8 +864,10 @@ static void mime_bnd_tail_end(struct lwm_mime *m, uint8_t was_cr)
     m->eol = 0;
     if (m->ctx == CTX_CLOSE) {
         m->eol = was_cr ? 2 : 1;
-    } else if (mime_new_part(m, m->cur, m->pos + 1) == NONE) {
-        m->flags |= MF_PHANTOM; /* skipped until the next delimiter */
+    } else {
+        /* with the part table full, the child is skipped as content of
+         * the multipart, up to the next delimiter */
+        (void)mime_new_part(m, m->cur, m->pos + 1);
     }
 }
 
@@ -1725,25 +1737,6 @@ static int mime_tok_ok(const struct mime_rend *r, const uint8_t *v, size_t n)
     return 1;
 }
 
-/* The type the part is shown with (defaults, opaque parts). */
-static void mime_part_type(const struct mime_rend *r,
-                           const struct lwm_mime_part *p, struct mime_ct *ct)
-{
-    size_t n;
-    const uint8_t *v = mime_rec(r->m, p, T_CT, &n);
-    if (!mime_ct_parse(v, n, 1, ct)) {
-        int digest = p->parent != NONE &&
-                     (r->m->part[p->parent].flags & PF_DIGEST);
-        static const uint8_t def[] = "message/rfc822text/plain";
-        ct->type = digest ? def : def + 14;
-        ct->tlen = digest ? 7 : 4;
-        ct->sub = ct->type + ct->tlen + 1;
-        ct->slen = digest ? 6 : 5;
-        ct->params = NULL;
-        ct->plen = 0;
-    }
-}
-
 static void mime_part(struct mime_rend *r, uint16_t idx, int ext);
 
 static void mime_multipart(struct mime_rend *r, uint16_t idx, int ext,
@@ -1785,7 +1778,7 @@ static void mime_part(struct mime_rend *r, uint16_t idx, int ext)
     size_t n;
     const uint8_t *v;
 
-    mime_part_type(r, p, &ct);
+    mime_type_of(m, p, &ct);
     if ((p->flags & LWM_MIME_F_MULTIPART) && container) {
         mime_multipart(r, idx, ext, &ct);
         return;

@@ -18,6 +18,30 @@
  *
  * Everything lives in the caller's struct lwm_mime; there is no heap and no
  * I/O. Single-threaded like the rest of the core.
+ *
+ * How messages are read (checked against Dovecot 2.3; differences noted):
+ *  - Lines end in CRLF or a bare LF. Sizes are octets as stored (a bare
+ *    LF counts 1; Dovecot counts 2); lines count LFs.
+ *  - Header values are unfolded (CR, LF removed), trimmed, NULs dropped;
+ *    encoded words stay encoded. The first occurrence of a field counts
+ *    (Dovecot takes the last envelope field). Content-* fields count
+ *    with or without MIME-Version (Dovecot ignores them without it).
+ *  - A delimiter line is exactly "--" boundary, then "--" for the close
+ *    delimiter or white space, as RFC 2046 says (Dovecot also accepts
+ *    "--boundaryX"); anything after that on the line is ignored. The
+ *    innermost open multipart is tried first; an outer delimiter ends the
+ *    inner parts. The line end before a delimiter belongs to it, also when
+ *    it cuts a header short. Preamble and epilogue belong to no part.
+ *  - Addresses follow RFC 5322 with obsolete forms and routes, leniently:
+ *    a missing local part or domain is "MISSING_MAILBOX" /
+ *    "MISSING_DOMAIN" as in Dovecot (a NIL host would read as a group
+ *    start), the comment of a bare addr-spec is its name, groups always
+ *    end with (NIL NIL NIL NIL), elements without any address are left
+ *    out.
+ *  - Encodings are shown as "7BIT", "8BIT", "BINARY", "BASE64",
+ *    "QUOTED-PRINTABLE" (Dovecot: as written); others as written. Types,
+ *    subtypes and parameters are as written (RFC 2231 continuations are
+ *    not joined); a text part without charset gets ("charset" "us-ascii").
  */
 #ifndef LWM_MIME_H
 #define LWM_MIME_H
