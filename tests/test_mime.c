@@ -642,6 +642,25 @@ static void test_corpus(void)
     }
 }
 
+/* The blob format is fixed byte for byte (little-endian, whatever the
+ * host): one CRC over the blobs of the whole corpus. A change here is a
+ * format change: bump LWM_MIME_BLOB_VERSION when old blobs would be read
+ * wrongly, and update the value. */
+#define CORPUS_BLOBS_CRC 0xd88295b0u
+
+static void test_golden(void)
+{
+    size_t ci, n;
+    uint32_t crc = 0;
+    for (ci = 0; ci < NCORPUS; ci++) {
+        n = corpus_bytes(&corpus[ci], msgbuf, sizeof msgbuf);
+        REQUIRE(make_blob(&ba, msgbuf, n, FEED_ALL, 0) == 0);
+        crc = lwm_crc32c(crc, ba.b, ba.len);
+    }
+    if (!CHECK(crc == CORPUS_BLOBS_CRC))
+        fprintf(stderr, "corpus blobs CRC 0x%08x\n", (unsigned)crc);
+}
+
 /* --dump: the corpus as files */
 static int dump(const char *dir)
 {
@@ -1493,6 +1512,7 @@ int main(int argc, char **argv)
     }
     printf("sizeof(struct lwm_mime) = %zu\n", sizeof(struct lwm_mime));
     test_corpus();
+    test_golden();
     test_sections();
     test_binary_sizes();
     test_decoders();

@@ -1145,6 +1145,12 @@ static void mime_put(struct mime_sink *s, const void *p, size_t n)
     s->pos += (uint32_t)n;
 }
 
+/* The window is complete: what follows need not be produced at all. */
+static int mime_full(const struct mime_sink *s)
+{
+    return s->out != NULL && s->pos >= (uint64_t)s->off + s->cap;
+}
+
 static void mime_puts(struct mime_sink *s, const char *str)
 {
     mime_put(s, str, strlen(str));
@@ -1285,7 +1291,10 @@ static void mime_str(struct mime_rend *r, const uint8_t *v, size_t s,
 {
     struct mime_sout o;
     uint8_t lit;
-    uint32_t len = mime_measure(v, s, e, style, &lit);
+    uint32_t len;
+    if (mime_full(r->s))
+        return;
+    len = mime_measure(v, s, e, style, &lit);
     memset(&o, 0, sizeof o);
     o.s = r->s;
     if (lit || len > 1024) {
@@ -1563,7 +1572,10 @@ static uint32_t mime_addr_list(struct mime_rend *r, const uint8_t *v,
     struct mime_elem el;
     struct mime_addr a;
     for (;;) {
-        size_t next = mime_addr_elem(v, n, i, in_group, &el);
+        size_t next;
+        if (write && mime_full(r->s))
+            return count;
+        next = mime_addr_elem(v, n, i, in_group, &el);
         if (el.delim == ':') {
             if (addrs >= r->lim->addr_max)
                 break;
@@ -1778,6 +1790,8 @@ static void mime_part(struct mime_rend *r, uint16_t idx, int ext)
     size_t n;
     const uint8_t *v;
 
+    if (mime_full(r->s))
+        return;
     mime_type_of(m, p, &ct);
     if ((p->flags & LWM_MIME_F_MULTIPART) && container) {
         mime_multipart(r, idx, ext, &ct);
@@ -1915,12 +1929,12 @@ static void mime_blob(const struct lwm_mime *m, struct mime_sink *s)
     }
     lwm_put32(h + 36, crc);
     mime_put(s, h, sizeof h);
-    for (i = 0; i < np && s->pos < s->off + (uint64_t)s->cap; i++) {
+    for (i = 0; i < np && !mime_full(s); i++) {
         mime_entry(m, i, single, e);
         mime_put(s, e, sizeof e);
     }
     s->pos = off;
-    for (w = 0; w < 3 && s->pos < s->off + (uint64_t)s->cap; w++)
+    for (w = 0; w < 3 && !mime_full(s); w++)
         mime_string(m, m->level, w, s);
 }
 
