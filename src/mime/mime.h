@@ -66,7 +66,7 @@
 /** Nesting levels parsed (part 0 is level 0; a child of a multipart or the
  *  message inside a message/rfc822 part is one level deeper). A multipart
  *  or message/rfc822 part at this level is kept as one opaque leaf.
- *  RAM: 4 bytes each (the boundary stack). 1..64. */
+ *  RAM: 6 bytes each (the boundary stack). 1..64. */
 #ifndef LWM_MIME_MAX_DEPTH
 #define LWM_MIME_MAX_DEPTH 8
 #endif
@@ -238,7 +238,10 @@ struct lwm_mime_part {
     uint8_t flags, enc, depth, cte;
 };
 
-/** The parser. Fixed size, caller-allocated; the members are private. */
+/** The parser. Fixed size, caller-allocated; the members are private.
+ *  3,600 bytes with the default options (x86-64 and Cortex-M alike):
+ *  LWM_MIME_MAX_PARTS * 40 + LWM_MIME_STR_MAX + LWM_MIME_BOUNDARY_MAX +
+ *  LWM_MIME_MAX_DEPTH * 6 + about 180. */
 struct lwm_mime {
     struct lwm_mime_part part[LWM_MIME_MAX_PARTS];
     uint8_t str[LWM_MIME_STR_MAX];           /* the header value arena */
