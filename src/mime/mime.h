@@ -241,7 +241,7 @@ struct lwm_mime_part {
 /** The parser. Fixed size, caller-allocated; the members are private.
  *  3,600 bytes with the default options (x86-64 and Cortex-M alike):
  *  LWM_MIME_MAX_PARTS * 40 + LWM_MIME_STR_MAX + LWM_MIME_BOUNDARY_MAX +
- *  LWM_MIME_MAX_DEPTH * 6 + about 180. */
+ *  LWM_MIME_MAX_DEPTH * 6 + about 150. */
 struct lwm_mime {
     struct lwm_mime_part part[LWM_MIME_MAX_PARTS];
     uint8_t str[LWM_MIME_STR_MAX];           /* the header value arena */
