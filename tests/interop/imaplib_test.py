@@ -1376,6 +1376,66 @@ class TestCopyMoveExpunge(DaemonCase):
         self.assertEqual([int(x) for x in data[0].split()], self.uids[3:])
 
 
+class TestManyMessages(DaemonCase):
+    """Commands over more messages than the server handles per step
+    (LWM_IMAP_BATCH, the store's batches): nothing may be left out."""
+
+    N = 140
+
+    def setUp(self):
+        super().setUp()
+        R = self.raw()
+        self.R = R
+        self.uids = []
+        for i in range(self.N):
+            m = make_message("bulk %03d" % i, body="bulk body %d\r\n" % i)
+            R.send(b"a APPEND INBOX {%d+}\r\n" % len(m) + m + b"\r\n")
+            _, tagged = R.collect("a")
+            self.assertEqual(status_of(tagged), "OK", tagged)
+            self.uids.append(int(code_of(tagged).split()[2]))
+        R.ok("SELECT INBOX")
+
+    def count(self, mailbox):
+        untagged, _ = self.R.ok("STATUS %s (MESSAGES)" % mailbox)
+        return statuses(untagged)[mailbox]["MESSAGES"]
+
+    def test_store_copy_search_expunge_all(self):
+        R = self.R
+        untagged, _ = R.ok("STORE 1:* +FLAGS (\\Flagged)")
+        f = fetches(untagged)
+        self.assertEqual(sorted(f), list(range(1, self.N + 1)))
+        self.assertTrue(all("\\Flagged" in flagset(v["FLAGS"]) for v in f.values()))
+        untagged, _ = R.ok("SEARCH FLAGGED")
+        self.assertEqual(len(untagged[0].split()) - 2, self.N)
+        _, tagged = R.ok("COPY 1:* Archive")
+        c = code_of(tagged).split()
+        self.assertEqual(seqset(c[2]), set(self.uids))
+        self.assertEqual(len(seqset(c[3])), self.N)
+        self.assertEqual(self.count("Archive"), self.N)
+        R.ok("STORE 1:* +FLAGS.SILENT (\\Deleted)")
+        untagged, _ = R.ok("EXPUNGE")
+        self.assertEqual(len([r for r in untagged if r.endswith(b"EXPUNGE")]),
+                         self.N)
+        self.assertEqual(self.count("INBOX"), 0)
+
+    def test_uid_move_all(self):
+        untagged, _ = self.R.ok("UID MOVE 1:* Trash")
+        self.assertEqual(len([r for r in untagged if r.endswith(b"EXPUNGE")]),
+                         self.N)
+        self.assertEqual(self.count("Trash"), self.N)
+        self.assertEqual(self.count("INBOX"), 0)
+
+    @unittest.expectedFailure   # server bug 4 in the interop report
+    def test_move_all_by_sequence_numbers(self):
+        """RFC 6851 3.1: MOVE moves every message of the set."""
+        untagged, tagged = self.R.cmd("MOVE 1:* Trash")
+        self.assertEqual(status_of(tagged), "OK", tagged)
+        self.assertEqual(self.count("INBOX"), 0)
+        self.assertEqual(self.count("Trash"), self.N)
+        self.assertEqual(len([r for r in untagged if r.endswith(b"EXPUNGE")]),
+                         self.N)
+
+
 class TestConcurrency(DaemonCase):
     """IDLE and sessions seeing each other's changes."""
 
@@ -1609,6 +1669,167 @@ class TestProtocolErrors(DaemonCase):
             self.assertTrue(re.match(rb"^(long|\*) BAD", r), r)
             R.ok("NOOP")
         self.raw().ok("NOOP")                      # the server is fine
+
+
+class TestUids(DaemonCase):
+    """UIDs are never reused (RFC 9051 2.3.1.1), across expunges, restarts
+    and a mailbox deleted and created again."""
+
+    def uid_state(self, R, mailbox):
+        untagged, _ = R.ok("STATUS %s (UIDNEXT UIDVALIDITY MESSAGES)" % mailbox)
+        return statuses(untagged)[mailbox]
+
+    def test_uids_not_reused(self):
+        R = self.raw()
+        R.ok("CREATE Box")
+        uids = [int(code_of(R.append("Box", make_message("u%d" % i))).split()[2])
+                for i in range(3)]
+        self.assertEqual(uids, sorted(set(uids)))
+        R.ok("SELECT Box")
+        R.ok("UID STORE %d +FLAGS.SILENT (\\Deleted)" % uids[-1])
+        R.ok("EXPUNGE")
+        R.ok("UNSELECT")
+        st = self.uid_state(R, "Box")
+        self.assertGreater(st["UIDNEXT"], uids[-1])
+        R.close()
+        self.daemon.stop()
+        self.port = self.daemon.start()            # the same flash image
+        R = self.raw()
+        st2 = self.uid_state(R, "Box")
+        self.assertEqual(st2["UIDVALIDITY"], st["UIDVALIDITY"])
+        self.assertEqual(st2["MESSAGES"], 2)
+        tagged = R.append("Box", make_message("after restart"))
+        v, uid = code_of(tagged).split()[1:]
+        self.assertGreater(int(uid), uids[-1], "UID reused after a restart")
+        # deleted and created again: a new UIDVALIDITY, or UIDs that go on
+        R.ok("DELETE Box")
+        R.ok("CREATE Box")
+        tagged = R.append("Box", make_message("new box"))
+        v2, uid2 = code_of(tagged).split()[1:]
+        if v2 == v:
+            self.assertGreater(int(uid2), int(uid))
+        # a renamed mailbox keeps its UIDVALIDITY; the old name is new
+        R.ok("RENAME Box Box2")
+        self.assertEqual(self.uid_state(R, "Box2")["UIDVALIDITY"], int(v2))
+
+    def test_uid_ranges(self):
+        R = self.raw()
+        uids = [int(code_of(R.append("INBOX", make_message("r%d" % i))).split()[2])
+                for i in range(3)]
+        R.ok("SELECT INBOX")
+        # "n:*" always includes the last message, even if n > its UID
+        untagged, _ = R.ok("UID FETCH %d:* UID" % (uids[-1] + 50))
+        self.assertEqual([int(v["UID"]) for v in fetches(untagged).values()],
+                         [uids[-1]])
+        untagged, _ = R.ok("UID SEARCH UID %d:*" % (uids[-1] + 50))
+        self.assertEqual(untagged, [b"* SEARCH %d" % uids[-1]])
+        # UIDs that don't exist: OK and nothing (RFC 9051 6.4.9)
+        _, tagged = R.ok("UID COPY %d Trash" % (uids[-1] + 99))
+        untagged, _ = R.ok("UID STORE %d +FLAGS (\\Seen)" % (uids[-1] + 99))
+        self.assertFalse(fetches(untagged))
+
+
+class TestMisc(DaemonCase):
+    """APPEND/COPY into the selected mailbox, flag names, pipelining,
+    limits."""
+
+    def test_append_copy_into_selected(self):
+        R = self.raw()
+        R.ok("SELECT INBOX")
+        m = make_message("self append")
+        R.send(b"a1 APPEND INBOX {%d+}\r\n" % len(m) + m + b"\r\n")
+        untagged, tagged = R.collect("a1")
+        self.assertEqual(status_of(tagged), "OK", tagged)
+        self.assertEqual(untagged, [b"* 1 EXISTS"])   # RFC 9051 6.3.12
+        date = "03-Apr-2021 04:05:06 +0200"
+        tagged = R.append("Trash", make_message("dated"), "\\Answered",
+                          date)
+        R.ok("SELECT Trash")
+        untagged, tagged = R.ok("COPY 1 INBOX")
+        R.ok("SELECT INBOX")
+        untagged, _ = R.ok("FETCH 2 (FLAGS INTERNALDATE)")
+        d = fetches(untagged)[2]
+        self.assertEqual(flagset(d["FLAGS"]), {"\\Answered"})
+        self.assertEqual(idate(d["INTERNALDATE"]), idate(date))  # RFC 9051 6.4.7
+        untagged, tagged = R.ok("COPY 2 INBOX")
+        self.assertIn(b"* 3 EXISTS", untagged)
+
+    def test_flag_names_case_insensitive(self):
+        R = self.raw()
+        R.append("INBOX", make_message("case"))
+        R.ok("SELECT INBOX")
+        R.ok("STORE 1 +FLAGS (\\SEEN $Label1)")
+        R.ok("STORE 1 +FLAGS (\\seen $LABEL1)")
+        untagged, _ = R.ok("FETCH 1 FLAGS")
+        got = flagset(fetches(untagged)[1]["FLAGS"])
+        self.assertEqual({f.lower() for f in got}, {"\\seen", "$label1"})
+        self.assertEqual(len(got), 2)
+        untagged, _ = R.ok("SEARCH KEYWORD $label1")
+        self.assertEqual(untagged, [b"* SEARCH 1"])
+
+    def test_pipelining(self):
+        R = self.raw()
+        R.append("INBOX", make_message("pipe"))
+        R.send(b"p1 SELECT INBOX\r\np2 FETCH 1 (UID)\r\np3 NOOP\r\n"
+               b"p4 STORE 1 +FLAGS (\\Seen)\r\np5 LOGOUT\r\n")
+        tags = []
+        for _ in range(100):
+            try:
+                r = R.read_response()
+            except EOFError:
+                break
+            if not r.startswith(b"*"):
+                tags.append(r.split()[0:2])
+        self.assertEqual(tags, [[b"p%d" % i, b"OK"] for i in range(1, 6)])
+
+    def test_fetch_attribute_limit(self):
+        """More FETCH items than the server takes at once: all of them or a
+        refusal (NO/BAD [LIMIT]), never some silently."""
+        R = self.raw()
+        R.append("INBOX", make_message("limit"))
+        R.ok("SELECT INBOX")
+        for n in (8, 16, 17, 30):
+            items = " ".join("BODY.PEEK[HEADER.FIELDS (X-H%d)]" % i
+                             for i in range(n))
+            untagged, tagged = R.cmd("FETCH 1 (%s)" % items)
+            if status_of(tagged) == "OK":
+                self.assertEqual(len(fetches(untagged)[1]), n)
+            else:
+                self.assertStatus(tagged, "NO", "BAD")
+                self.assertEqual(code_of(tagged), "LIMIT", tagged)
+
+    @unittest.expectedFailure   # server bug 5 in the interop report
+    def test_nul_only_in_literal8(self):
+        """A message with NUL octets (APPEND with literal8, RFC 3516 4.4):
+        a FETCH may not carry a NUL in a plain {n} literal (RFC 9051 and
+        RFC 3501 section 9: literal = ... *CHAR8, CHAR8 = %x01-ff)."""
+        R = self.raw()
+        m = b"From: a@example.org\r\nSubject: nul\r\n\r\nab\x00cd\r\n"
+        R.send(b"n1 APPEND INBOX ~{%d}\r\n" % len(m))
+        r = R.read_response()
+        if not r.startswith(b"+"):
+            self.assertStatus(r, "NO", "BAD")
+            return
+        R.send(m + b"\r\n")
+        _, tagged = R.collect("n1")
+        if status_of(tagged) != "OK":
+            return                                  # refusing is fine
+        R.ok("SELECT INBOX")
+        R.send(b"n2 FETCH 1 (BINARY.PEEK[1] BODY.PEEK[TEXT] BODY.PEEK[])\r\n")
+        raw = b""
+        for _ in range(1000):
+            line = R.readline()
+            raw += line
+            m2 = re.search(rb"(~?)\{(\d+)\}\r\n$", line)
+            if m2:
+                data = R.file.read(int(m2.group(2)))
+                raw += data
+                if not m2.group(1):
+                    self.assertNotIn(b"\0", data, "NUL in a {n} literal: %r"
+                                     % line)
+            elif line.startswith(b"n2 "):
+                break
+        self.assertIn(b"n2 OK", raw)
 
 
 class TestDaemon(unittest.TestCase):
