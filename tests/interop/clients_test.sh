@@ -26,6 +26,12 @@ shift
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(curl mbsync offlineimap fetchmail neomutt)
 
+# A daemon left behind by a killed script (a CTest timeout) gets SIGTERM.
+pdeathsig=()
+if setpriv --pdeathsig TERM true >/dev/null 2>&1; then
+    pdeathsig=(setpriv --pdeathsig TERM)
+fi
+
 top=$(mktemp -d "${TMPDIR:-/tmp}/lwm-clients.XXXXXX")
 daemon_pid=
 tmux_sock=
@@ -91,7 +97,7 @@ fail() {
 start_daemon() {
     local dir=$1 line= i
     mkdir -p "$dir"
-    "$lwmaild" --imap 127.0.0.1:0 --flash "$dir/flash.img" \
+    "${pdeathsig[@]}" "$lwmaild" --imap 127.0.0.1:0 --flash "$dir/flash.img" \
         --flash-size 8M --block-size 8K \
         --user alice:secret1 --user bob:secret2 \
         </dev/null >"$dir/lwmaild.out" 2>"$dir/lwmaild.err" &

@@ -39,6 +39,18 @@ SANITIZER_MARKERS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer",
                      b"AddressSanitizer:DEADLYSIGNAL")
 
 
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the test process dies, so a
+    killed test (a CTest timeout) leaves no daemon behind (Linux only)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 class DaemonError(AssertionError):
     pass
 
@@ -76,7 +88,8 @@ class Daemon:
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=err,
-                                     cwd=self.dir, env=env)
+                                     cwd=self.dir, env=env,
+                                     preexec_fn=_die_with_parent)
         err.close()
         line = self._read_port_line()
         m = re.match(rb"imap (\d+\.\d+\.\d+\.\d+):(\d+)\s*$", line)
