@@ -237,6 +237,7 @@ section_mbsync() {
         "${ctl[@]}" msg "$s" "body of $s" >"$d/$s.eml"
         srv append INBOX "$d/$s.eml" >/dev/null || { fail "seed"; return; }
     done
+    srv append-many Archive 150 bulk || { fail "seed"; return; }
     "${ctl[@]}" msg near-d "body of near-d" >"$d/near-d.eml"
     cp "$d/near-d.eml" "$md/INBOX/new/1700000000.1.lwm"
     cat >"$d/mbsyncrc" <<EOF
@@ -280,7 +281,19 @@ EOF
     check "near-d arrived intact" "${ctl[@]}" same-text "$d/far-d.eml" \
         "$d/near-d.eml" --ignore-header X-TUID
 
+    expect_eq "Maildir Archive after the first sync" \
+        "$("${ctl[@]}" md-subjects "$md/Archive" | wc -l)" 150
+
     # changes on both sides
+    for i in 000 001 002 003 004 005 006 007 008 009; do
+        "${ctl[@]}" md-delete "$md/Archive" "bulk $i" || fail "Maildir delete"
+    done
+    for i in 020 021 022 023 024; do
+        "${ctl[@]}" md-setflag "$md/Archive" "bulk $i" FS || fail "Maildir flag"
+    done
+    for i in 145 146 147 148 149; do
+        srv expunge Archive "bulk $i" || fail "EXPUNGE"
+    done
     srv store INBOX far-a +FLAGS '(\Flagged)' || fail "STORE"
     srv expunge INBOX far-b || fail "EXPUNGE"
     "${ctl[@]}" md-setflag "$md/INBOX" far-c S || fail "Maildir flag"
@@ -301,6 +314,15 @@ EOF
     expect_eq "Maildir INBOX after the second sync" \
         "$("${ctl[@]}" md-subjects "$md/INBOX" | sort | tr '\n' ' ')" \
         "far-a far-c near-e "
+    expect_eq "server Archive after the second sync" "$(srv count Archive)" 135
+    expect_eq "Maildir Archive after the second sync" \
+        "$("${ctl[@]}" md-subjects "$md/Archive" | wc -l)" 135
+    expect_eq "server: bulk 022 flags from the Maildir" \
+        "$(srv flags Archive "bulk 022")" '\Flagged \Seen'
+    expect_eq "server: bulk 005 deleted in the Maildir" \
+        "$(srv flags Archive "bulk 005")" ABSENT
+    expect_eq "Maildir: bulk 147 expunged on the server" \
+        "$("${ctl[@]}" md-flags "$md/Archive" "bulk 147")" ABSENT
     # a third run changes nothing
     check "third mbsync run" "${sync[@]}"
     expect_eq "server INBOX stable" \
@@ -472,6 +494,17 @@ EOF
         wait_until 20 eval '[ "$(srv flags Archive nm-beta)" = ABSENT ]'
     expect_eq "server: nm-gamma untouched" "$(srv flags Archive nm-gamma)" "-"
     expect_eq "server: Archive holds two messages" "$(srv count Archive)" 2
+    # read nm-gamma in the pager: its body comes from the server, and
+    # reading sets \Seen there
+    nm_search nm-gamma || return
+    keys Enter
+    check "pager shows the body of nm-gamma" \
+        wait_until 15 screen_has 'neomutt body nm-gamma'
+    keys q
+    check "back in the index" wait_until 10 screen_has '^ +[0-9]+ .* nm-alpha'
+    keys '$'
+    check "server: nm-gamma is \\Seen after reading" \
+        wait_until 20 eval 'srv flags Archive nm-gamma | grep -q "\\\\Seen"'
     keys q
     check "neomutt quit with status 0" wait_until 20 test -s "$d/neomutt.exit"
     expect_eq "neomutt exit status" "$(cat "$d/neomutt.exit" 2>/dev/null)" 0

@@ -4,6 +4,7 @@ Maildirs (plain file operations, as a mail reader would do them).
 
   interop_ctl.py msg SUBJECT [BODYLINE]      print a message (CRLF) to stdout
   interop_ctl.py PORT append MAILBOX FILE [FLAGS]   prints the new UID
+  interop_ctl.py PORT append-many MAILBOX N PREFIX   "PREFIX 000".."PREFIX N-1"
   interop_ctl.py PORT count MAILBOX          messages, \\Deleted ones included
   interop_ctl.py PORT flags MAILBOX SUBJECT  flags of that message, or ABSENT
   interop_ctl.py PORT body MAILBOX SUBJECT   BODY.PEEK[] to stdout
@@ -187,6 +188,14 @@ def main(argv):
             if typ != "OK":
                 die("APPEND: %r" % data)
             print(M.response("APPENDUID")[1][-1].split()[1].decode())
+        elif cmd == "append-many":
+            # append-many MAILBOX N PREFIX: messages "PREFIX 000".."PREFIX N-1"
+            for i in range(int(argv[3])):
+                subj = "%s %03d" % (argv[4], i)
+                typ, data = M.append(q(mailbox), None, None, make_message(
+                    subj, body="Body of %s.\r\n" % subj))
+                if typ != "OK":
+                    die("APPEND: %r" % data)
         elif cmd == "count":
             typ, data = M.select(q(mailbox), readonly=True)
             if typ != "OK":
