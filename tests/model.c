@@ -381,13 +381,19 @@ static void model_apply_delete(struct model *m, const struct model_op *op)
         return;
     }
     mb = &m->mbox[i];
-    if (model_has_children(m, op->user, mb->name)) {
-        if (mb->attrs & LWM_MBOX_NOSELECT) {
-            return;               /* an error for the store */
-        }
+    if ((mb->attrs & LWM_MBOX_NOSELECT) &&
+        model_has_children(m, op->user, mb->name)) {
+        return;                   /* an error for the store */
+    }
+    /* with children, or subscribed (a subscription outlives its mailbox),
+     * the name stays as a \Noselect placeholder */
+    if (!(mb->attrs & LWM_MBOX_NOSELECT) &&
+        (model_has_children(m, op->user, mb->name) ||
+         (mb->attrs & LWM_MBOX_SUBSCRIBED))) {
+        uint16_t sub = mb->attrs & LWM_MBOX_SUBSCRIBED;
         model_hist_push(m, mb);
         mb->nmsgs = 0;
-        mb->attrs = LWM_MBOX_NOSELECT;
+        mb->attrs = (uint16_t)(LWM_MBOX_NOSELECT | sub);
         mb->attrs_known = LWM_MBOX_NOSELECT;   /* the rest is learned */
         mb->uidvalidity = 0;
         mb->uidnext = 1;          /* meaningless without messages */
@@ -505,6 +511,13 @@ void model_apply(struct model *m, const struct model_op *op,
         model_apply_delete(m, op);
         return;
     case MOP_SUBSCRIBE:
+        if (mb != NULL && !op->on && (mb->attrs & LWM_MBOX_NOSELECT) &&
+            (mb->attrs & LWM_MBOX_SUBSCRIBED) &&
+            !model_has_children(m, op->user, mb->name)) {
+            model_hist_push(m, mb);
+            mb->used = 0;         /* the placeholder goes with it */
+            return;
+        }
         if (mb != NULL) {
             if (op->on) {
                 mb->attrs |= LWM_MBOX_SUBSCRIBED;
@@ -2151,7 +2164,7 @@ static int wl_gen_delete(struct workload *w, const struct model *m,
 static int wl_gen_subscribe(struct workload *w, const struct model *m,
                             struct model_op *op)
 {
-    int u = wl_user(w, m), mi = u < 0 ? -1 : wl_mbox(w, m, u, WL_SELECT, -1);
+    int u = wl_user(w, m), mi = u < 0 ? -1 : wl_mbox(w, m, u, 0, -1);
     int on;
     if (mi < 0) {
         return 0;

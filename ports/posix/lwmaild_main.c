@@ -186,7 +186,8 @@ static void usage(FILE *f)
         "                        missing); default lwmail-flash.img\n"
         "  --flash-size BYTES    image size for a new image (K/M suffix);\n"
         "                        default 4M\n"
-        "  --block-size BYTES    erase block size for a new image; default 4K\n"
+        "  --block-size BYTES    erase block size; default 4K, or larger when the\n"
+        "                        image has more blocks than the build manages\n"
         "  --user NAME:PASSWORD  a user (repeatable)\n"
         "  --hostname NAME       name in the greeting\n"
         "  --log-level LEVEL     error, warning, notice, info (default), debug\n"
@@ -441,9 +442,19 @@ static void on_signal(int sig)
 
 static int open_store(void)
 {
-    uint32_t blocks = (uint32_t)(g.flash_size / g.block_size);
+    uint32_t blocks;
     struct stat sb;
     int exists = stat(g.flash, &sb) == 0, err;
+    if (!g.block_size) {
+        /* not given: 4 KiB, or larger so the image (an existing one
+         * decides its own size) fits the block table */
+        uint64_t size = exists ? (uint64_t)sb.st_size : g.flash_size;
+        g.block_size = 4096;
+        while (size / g.block_size > LWM_STORE_MAX_BLOCKS &&
+               g.block_size < (1u << 20))
+            g.block_size *= 2;
+    }
+    blocks = (uint32_t)(g.flash_size / g.block_size);
     if (exists && (uint64_t)sb.st_size != g.flash_size) {
         /* the image decides its size; the option is for new images */
         if (sb.st_size % g.block_size) {
@@ -453,6 +464,13 @@ static int open_store(void)
             return -1;
         }
         blocks = (uint32_t)(sb.st_size / g.block_size);
+    }
+    if (blocks > LWM_STORE_MAX_BLOCKS) {
+        logf_(LWM_LOG_ERR, "%s: %u blocks of %u bytes is more than the %u "
+              "blocks this build manages (LWM_STORE_MAX_BLOCKS); use a "
+              "larger --block-size", g.flash, blocks, g.block_size,
+              (unsigned)LWM_STORE_MAX_BLOCKS);
+        return -1;
     }
     err = lwm_nor_open(&nor, g.flash, g.block_size, blocks, 4, 1, 1);
     if (err) {
@@ -484,7 +502,7 @@ int main(int argc, char **argv)
     const char *config = NULL;
 
     g.flash_size = 4u << 20;
-    g.block_size = 4096;
+    g.block_size = 0;           /* chosen from the size unless given */
     g.log_level = LWM_LOG_INFO;
     strcpy(g.flash, "lwmail-flash.img");
     strcpy(g.imap[0], "127.0.0.1:1143");

@@ -82,6 +82,9 @@ int cmd_id(struct imap_sess *s)
         if (s->toks[0].type != LWM_TOK_LIST ||
             s->toks[0].len != s->cmd.ntoks - 1)
             return resp_tagged(s, "BAD", "ID needs a list or NIL");
+        /* RFC 2971 4: field/value pairs of strings (values may be NIL) */
+        if ((s->cmd.ntoks - 2) % 2 != 0)
+            return resp_tagged(s, "BAD", "ID needs field/value pairs");
         for (i = 1; i + 1 < s->cmd.ntoks; i++)
             if (s->toks[i].type == LWM_TOK_LIST)
                 return resp_tagged(s, "BAD", "ID fields are strings");

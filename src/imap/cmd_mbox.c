@@ -547,8 +547,13 @@ static void out_list_line(struct imap_sess *s, const struct lwm_mbox_info *mi,
     const char *sep = "";
     out_str(s, s->u.ls.lsub ? "* LSUB (" : "* LIST (");
     if (mi->attrs & LWM_MBOX_NOSELECT) {
-        out_str(s, "\\Noselect");
-        sep = " ";
+        /* a placeholder with no children is a subscription whose
+         * mailbox was deleted (RFC 5258 3.1: \NonExistent) */
+        if (!s->u.ls.lsub || children) {
+            out_str(s, s->u.ls.lsub || children ? "\\Noselect"
+                                                : "\\NonExistent");
+            sep = " ";
+        }
     }
     if (!s->u.ls.lsub) {
         out_str(s, sep);
@@ -588,6 +593,9 @@ static int list_step(struct imap_sess *s)
             continue;
         if (s->u.ls.sel_special && !special_attr(mi.attrs))
             continue;
+        if ((mi.attrs & LWM_MBOX_NOSELECT) && !s->u.ls.lsub &&
+            !s->u.ls.sel_sub && !has_children(s, mi.name))
+            continue;           /* only its subscription is left */
         for (i = 0; i < s->u.ls.npat && !match; i++) {
             char pat[2 * LWM_MBOX_NAME_MAX + 4];
             if (list_pattern(s, s->u.ls.pat_tok + i, pat, sizeof pat) < 0)

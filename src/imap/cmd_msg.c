@@ -236,6 +236,63 @@ static void copyuid(struct imap_sess *s, int untagged)
     done_add(s, "] ");
 }
 
+/* MOVE by sequence numbers announces expunges between batches, which
+ * renumbers the messages; so the set is turned into UID ranges first
+ * (each sequence range is a UID range of the view) and walked by UID. */
+static int seq_to_uid_ranges(struct imap_sess *s, uint16_t tok)
+{
+    struct lwm_store *st = sess_srv(s)->store;
+    const struct lwm_tok *t = &s->toks[tok];
+    struct lwm_seqset_it it;
+    uint32_t lo, hi;
+    lwm_seqset_begin(&it, sess_rx(s) + t->off, t->len, view_count(s));
+    s->u.st.nur = 0;
+    while (lwm_seqset_next(&it, &lo, &hi)) {
+        uint32_t a = lo, b = hi, ia = 0, ib = 0;
+        int ra = -1, rb = -1;
+        /* the first and last messages of the range still in the store */
+        while (a <= hi && (ra = view_seq_idx(s, a, &ia)) == 0)
+            a++;
+        while (b >= lo && b > 0 && (rb = view_seq_idx(s, b, &ib)) == 0)
+            b--;
+        if (ra != 1 || rb != 1 || a > b)
+            continue;
+        if (s->u.st.nur == sizeof s->u.st.ur / sizeof s->u.st.ur[0])
+            return -1;
+        s->u.st.ur[s->u.st.nur][0] = lwm_msg_entry(st, s->view.mbox, ia)->uid;
+        s->u.st.ur[s->u.st.nur][1] = lwm_msg_entry(st, s->view.mbox, ib)->uid;
+        s->u.st.nur++;
+    }
+    return 0;
+}
+
+/* Next message of the UID ranges after *cursor */
+static int ur_next(struct imap_sess *s, uint32_t *cursor, uint32_t *idx)
+{
+    struct lwm_store *st = sess_srv(s)->store;
+    uint32_t vis = view_visible(s), best = 0, bi = 0, i;
+    for (i = 0; i < s->u.st.nur; i++) {
+        uint32_t lo = s->u.st.ur[i][0], hi = s->u.st.ur[i][1], c;
+        int k;
+        if (hi <= *cursor)
+            continue;
+        c = lo > *cursor ? lo : *cursor + 1;
+        k = lwm_msg_find(st, s->view.mbox, c, 1);
+        if (k < 0 || (uint32_t)k >= vis)
+            continue;
+        c = lwm_msg_entry(st, s->view.mbox, (uint32_t)k)->uid;
+        if (c <= hi && (!best || c < best)) {
+            best = c;
+            bi = (uint32_t)k;
+        }
+    }
+    if (!best)
+        return 0;
+    *cursor = best;
+    *idx = bi;
+    return 1;
+}
+
 static int copy_step(struct imap_sess *s)
 {
     struct lwm_server *srv = sess_srv(s);
@@ -254,8 +311,10 @@ static int copy_step(struct imap_sess *s)
     }
     if (max > LWM_IMAP_BATCH)
         max = LWM_IMAP_BATCH;
-    while (n < max && view_set_next(s, s->u.st.set_tok, uid, s->u.st.sorted,
-                                    &c, &idx, &seq)) {
+    while (n < max &&
+           (s->u.st.nur ? ur_next(s, &c, &idx)
+                        : view_set_next(s, s->u.st.set_tok, uid,
+                                        s->u.st.sorted, &c, &idx, &seq))) {
         const struct lwm_msg_ent *e =
             lwm_msg_entry(srv->store, s->view.mbox, idx);
         srv->batch[n++] = e->uid;
@@ -321,6 +380,13 @@ int cmd_copy(struct imap_sess *s)
     s->u.st.sorted = sorted;
     s->u.st.dst = dst;
     s->u.st.move = (uint8_t)move;
+    if (move && !a) {
+        if (seq_to_uid_ranges(s, 0) < 0)
+            return resp_tagged(s, "NO", "[LIMIT] Too many ranges for MOVE "
+                                        "by sequence numbers; use UID MOVE");
+        if (!s->u.st.nur)
+            return resp_tagged(s, "OK", "MOVE completed");
+    }
     s->step = copy_step;
     return STEP_MORE;
 }

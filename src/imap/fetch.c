@@ -415,6 +415,14 @@ static int pump(struct imap_sess *s)
                 f->src = SRC_PAD;       /* damaged: keep the length */
                 continue;
             }
+            if (f->src == SRC_MSG) {
+                /* a literal may not hold NUL (RFC 9051 9): a message
+                 * APPENDed as literal8 shows it as 0x80 here, as Dovecot
+                 * does; BINARY[] sends the bytes as they are */
+                uint8_t *z = dst, *e = dst + n;
+                while ((z = memchr(z, 0, (size_t)(e - z))) != NULL)
+                    *z++ = 0x80;
+            }
             tx_commit(s, (size_t)n);
             f->off += (uint32_t)n;
             f->left -= (uint32_t)n;

@@ -211,6 +211,8 @@ struct imap_sess {
             uint8_t cu_lost;     /* COPYUID too long to send */
             uint8_t move;
             char src[200];       /* COPYUID source set so far */
+            uint8_t nur;         /* MOVE by seq: the set as UID ranges */
+            uint32_t ur[16][2];
         } st;
         struct {
             int slot;            /* search program slot */

@@ -2149,6 +2149,11 @@ int lwm_mbox_delete(struct lwm_store *s, int user, const char *name,
     if ((err = journal_room(s, 200, 1)) != 0)
         return err;
     old_id = s->mboxes[slot].id;
+    /* a subscription outlives its mailbox (RFC 3501 6.3.6): the name
+     * stays too, as a \Noselect placeholder (deleting that removes it) */
+    if ((s->mboxes[slot].attrs &
+         (LWM_MBOX_SUBSCRIBED | LWM_MBOX_NOSELECT)) == LWM_MBOX_SUBSCRIBED)
+        kids = 1;
     if (kids) {
         /* RFC 3501 6.3.4: messages go, the name stays as \Noselect */
         mbox_init(s, &nb, user, canon,
@@ -2185,6 +2190,20 @@ int lwm_mbox_subscribe(struct lwm_store *s, int user, const char *name,
                              : (mb.attrs & ~LWM_MBOX_SUBSCRIBED));
     if (mb.attrs == s->mboxes[slot].attrs)
         return 0;
+    if (!on && (mb.attrs & LWM_MBOX_NOSELECT) &&
+        !has_children(s, user, mb.name)) {
+        /* the placeholder a deleted, subscribed mailbox left behind */
+        if ((err = journal_room(s, 160, 0)) != 0)
+            return err;
+        err = rec_mbox_del(s, mb.id, 0);
+        if (!err)
+            err = fl_sync(s);
+        if (err)
+            return err;
+        err = mbox_unaccount(s, slot);
+        mbox_clear(s, slot);
+        return err;
+    }
     if ((err = journal_room(s, 160, 0)) != 0)
         return err;
     err = rec_mbox(s, &mb, 0);

@@ -391,7 +391,6 @@ class TestSessionCommands(DaemonCase):
         self.assertEqual(len([r for r in untagged if r.startswith(b"* ID ")]),
                          1, untagged)
 
-    @unittest.expectedFailure   # server bug 3 in the interop report
     def test_id_syntax_error(self):
         """RFC 2971 3.3: id-params-list is field-value PAIRS; an odd
         count is a syntax error (BAD)."""
@@ -627,7 +626,6 @@ class TestMailboxes(DaemonCase):
         M.delete("Gone")
         self.assertNotIn("Gone", self.list_all(R))
 
-    @unittest.expectedFailure   # server bug 2 in the interop report
     def test_subscription_outlives_delete(self):
         """RFC 3501 6.3.6 (MUST NOT) / RFC 9051 6.3.7 (SHOULD NOT): the
         server does not remove a name from the subscriptions on its own;
@@ -1425,7 +1423,6 @@ class TestManyMessages(DaemonCase):
         self.assertEqual(self.count("Trash"), self.N)
         self.assertEqual(self.count("INBOX"), 0)
 
-    @unittest.expectedFailure   # server bug 4 in the interop report
     def test_move_all_by_sequence_numbers(self):
         """RFC 6851 3.1: MOVE moves every message of the set."""
         untagged, tagged = self.R.cmd("MOVE 1:* Trash")
@@ -1798,7 +1795,6 @@ class TestMisc(DaemonCase):
                 self.assertStatus(tagged, "NO", "BAD")
                 self.assertEqual(code_of(tagged), "LIMIT", tagged)
 
-    @unittest.expectedFailure   # server bug 5 in the interop report
     def test_nul_only_in_literal8(self):
         """A message with NUL octets (APPEND with literal8, RFC 3516 4.4):
         a FETCH may not carry a NUL in a plain {n} literal (RFC 9051 and
@@ -1850,7 +1846,6 @@ class TestDaemon(unittest.TestCase):
         r = self.run_quick("--no-such-option")
         self.assertNotEqual(r.returncode, 0)
 
-    @unittest.expectedFailure   # server bug 1 in the interop report
     def test_default_block_size_8m(self):
         """The command line of the issue: 8 MiB with the default blocks."""
         d = Daemon(LWMAILD, extra_args=[])
