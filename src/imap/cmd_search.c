@@ -10,8 +10,8 @@
 
 /* Bytes read and messages looked at per step, so a search over a large
  * mailbox yields to the other sessions regularly. */
-#define SEARCH_STEP_BYTES 16384u
-#define SEARCH_STEP_MSGS  512u
+#define SEARCH_STEP_BYTES 8192u
+#define SEARCH_STEP_MSGS  128u
 
 static int kw_lookup(void *ctx, const uint8_t *name, size_t len)
 {

@@ -984,6 +984,12 @@ void sess_run(struct imap_sess *s)
             }
             if (r == STEP_INPUT)
                 return;
+            if (tx_free(s) >= IMAP_TX_RESERVE) {
+                /* the step stopped at its work budget, not for lack of
+                 * output room: let the other sessions have a turn */
+                srv->waiting = 1;
+                return;
+            }
             continue;
         }
         if (s->idling) {
