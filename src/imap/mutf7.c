@@ -5,23 +5,15 @@
 
 #include "lwmail/lwm_err.h"
 #include "mutf7.h"
+#include "util/lwm_util.h"
 
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
+/* Modified BASE64 (RFC 3501 5.1.3) is base64 with "," for "/" */
 static int b64_val(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == ',')
-        return 63;
-    return -1;
+    return c == ',' ? 63 : c == '/' ? -1 : lwm_base64_value(c);
 }
 
 /* Append code point cp as UTF-8; returns the new length or an error. */

@@ -2397,21 +2397,6 @@ static void mime_qp_flush(struct mime_dout *o)
     d->st = Q_TEXT;
 }
 
-static int mime_b64val(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 /* "=" or the end: decode what a short group holds. */
 static void mime_b64_tail(struct mime_dout *o)
 {
@@ -2429,7 +2414,7 @@ static void mime_b64_tail(struct mime_dout *o)
 static void mime_b64_step(struct mime_dout *o, uint8_t c)
 {
     struct lwm_mime_dec *d = o->d;
-    int v = mime_b64val(c);
+    int v = lwm_base64_value(c);
     if (v >= 0) {
         d->acc = d->acc << 6 | (uint32_t)v;
         if (++d->n == 4) {

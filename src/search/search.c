@@ -17,9 +17,10 @@
 #include <string.h>
 
 #include "search.h"
-#include "../imap/args.h"
-#include "../imap/parse.h"
+#include "imap/args.h"
+#include "imap/parse.h"
 #include "lwmail/lwm_store.h"
+#include "util/lwm_util.h"
 
 _Static_assert(LWM_SEARCH_ARENA <= 65535, "LWM_SEARCH_ARENA must be < 64 KiB");
 _Static_assert(LWM_SEARCH_MAX_NODES >= 2 && LWM_SEARCH_MAX_NODES <= 65535,
@@ -391,21 +392,6 @@ static int search_hex(uint8_t c)
     return -1;
 }
 
-static int search_b64(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 /*
  * RFC 2047 decoder, one raw value byte at a time:
  *   encoded-word = "=?" charset ["*" language] "?" encoding "?"
@@ -499,7 +485,7 @@ static void search_decode(struct lwm_search_prog *p, uint8_t c)
         }
         if (c == '=')
             return;                         /* padding */
-        if ((v = search_b64(c)) < 0)
+        if ((v = lwm_base64_value(c)) < 0)
             break;
         p->dacc = p->dacc << 6 | (uint32_t)v;
         p->dn = (uint8_t)(p->dn + 6);

@@ -2192,17 +2192,9 @@ int lwm_mbox_subscribe(struct lwm_store *s, int user, const char *name,
         return 0;
     if (!on && (mb.attrs & LWM_MBOX_NOSELECT) &&
         !has_children(s, user, mb.name)) {
-        /* the placeholder a deleted, subscribed mailbox left behind */
-        if ((err = journal_room(s, 160, 0)) != 0)
-            return err;
-        err = rec_mbox_del(s, mb.id, 0);
-        if (!err)
-            err = fl_sync(s);
-        if (err)
-            return err;
-        err = mbox_unaccount(s, slot);
-        mbox_clear(s, slot);
-        return err;
+        /* the placeholder a deleted, subscribed mailbox left behind
+         * goes with its subscription: deleting it does just that */
+        return lwm_mbox_delete(s, user, mb.name, strlen(mb.name));
     }
     if ((err = journal_room(s, 160, 0)) != 0)
         return err;

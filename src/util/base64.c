@@ -3,7 +3,7 @@
  */
 #include "util/lwm_util.h"
 
-static int b64_value(uint8_t c)
+int lwm_base64_value(uint8_t c)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -32,7 +32,7 @@ int lwm_base64_decode(const uint8_t *in, size_t len, uint8_t *out,
         }
         if (pad)
             return -1;          /* data after padding */
-        v = b64_value(in[i]);
+        v = lwm_base64_value(in[i]);
         if (v < 0)
             return -1;
         acc = (acc << 6) | (uint32_t)v;

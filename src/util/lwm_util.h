@@ -43,6 +43,9 @@ static inline uint32_t lwm_align_up(uint32_t v, uint32_t a)
  *  value: lwm_crc32c(0, "123456789", 9) == 0xE3069283. */
 uint32_t lwm_crc32c(uint32_t crc, const void *buf, size_t len);
 
+/** Value of a base64 digit (RFC 4648 standard alphabet), or -1. */
+int lwm_base64_value(uint8_t c);
+
 /** Decode standard padded base64; returns the decoded length, or -1 if
  *  the input is malformed or the output does not fit in cap bytes. */
 int lwm_base64_decode(const uint8_t *in, size_t len, uint8_t *out,
