@@ -411,6 +411,97 @@ static void test_scattered_expunge(void)
     fake_close(&c);
 }
 
+/* Review regressions: what other sessions do between the steps of a
+ * running command never leaks, corrupts or loops. */
+static void test_between_steps(void)
+{
+    struct fake_conn a = { 0 }, b = { 0 }, bob = { 0 };
+    const char *r;
+    char big[60000];
+    int i;
+    memset(big, 'q', sizeof big);
+    memcpy(big, "Subject: alice big\r\n\r\n", 23);
+    big[sizeof big - 1] = 0;
+    login(&a, "alice", "secret1");
+    login(&b, "alice", "secret1");
+    login(&bob, "bob", "pw2");
+
+    /* 1: the selected mailbox is deleted and its slot reused by another
+     * user's mailbox while a FETCH is stalled on a slow reader */
+    fake_cmd(&a, "a1", "a1 CREATE Tmp");
+    for (i = 0; i < 3; i++)
+        append(&a, "a2", "Tmp", "", big);
+    fake_cmd(&b, "b1", "b1 SELECT Tmp");
+    b.paused = 1;
+    fake_input(&b, "b2 FETCH 1:* (UID BODY.PEEK[])\r\n", 32);
+    r = fake_cmd(&a, "a3", "a3 DELETE Tmp");
+    CHECK(HAS(r, "a3 OK"));
+    r = fake_cmd(&bob, "c1", "c1 CREATE Private");
+    r = append(&bob, "c2", "Private", "", "Subject: BOB PRIVATE\r\n\r\nx\r\n");
+    CHECK(HAS(r, "c2 OK"));
+    b.paused = 0;
+    fake_run();
+    CHECK(!HAS(b.out, "BOB PRIVATE") && b.closed);
+
+    /* 2: the message being sent is expunged, GC reclaims its space and
+     * another user's mail is written there */
+    fake_close(&b);
+    memset(&b, 0, sizeof b);
+    login(&b, "alice", "secret1");
+    fake_cmd(&a, "a4", "a4 SELECT INBOX");
+    r = append(&a, "a5", "INBOX", "", big);
+    fake_cmd(&b, "b3", "b3 SELECT INBOX");
+    b.paused = 1;
+    fake_input(&b, "b4 UID FETCH * BODY.PEEK[]\r\n", 28);
+    fake_cmd(&a, "a6", "a6 UID STORE * +FLAGS (\\Deleted)");
+    r = fake_cmd(&a, "a7", "a7 EXPUNGE");
+    CHECK(HAS(r, "EXPUNGE"));
+    lwm_store_gc_force(&store);
+    for (i = 0; i < 2000 && lwm_store_gc_step(&store) > 0; i++)
+        ;
+    for (i = 0; i < 3; i++)
+        append(&bob, "c3", "INBOX", "", "Subject: BOB SECRET\r\n\r\nbob\r\n");
+    b.paused = 0;
+    r = fake_cmd(&b, "b5", "b5 NOOP");
+    CHECK(HAS(r, "b5 OK") && !HAS(b.out, "BOB SECRET"));
+    CHECK(HAS(b.out, "b4 OK"));
+
+    /* 3: UID MOVE 1:* into the selected mailbox itself ends */
+    r = fake_cmd(&a, "a8", "a8 STATUS INBOX (MESSAGES)");
+    r = fake_cmd(&a, "a9", "a9 UID MOVE 1:* INBOX");
+    CHECK(HAS(r, "a9 OK"));
+    r = fake_cmd(&a, "a10", "a10 UID MOVE 1:* INBOX");
+    CHECK(HAS(r, "a10 OK"));
+
+    /* 4: LIST with many wildcards is quick (not exponential) */
+    fake_cmd(&a, "a11", "a11 CREATE aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    r = fake_cmd(&a, "a12", "a12 LIST \"\" \"*a*a*a*a*a*a*a*a*a*a*a*a*ab\"");
+    CHECK(HAS(r, "a12 OK") && !HAS(r, "aaaa"));
+
+    /* 5: a streamed APPEND with an unclosed flag list */
+    memset(big, 'z', 9000);
+    r = fake_cmd(&a, "a13", "a13 NOOP a b c dddd ()");
+    fake_input(&a, "a14 APPEND INBOX (\\Seen {9000+}\r\n", 33);
+    fake_input(&a, big, 9000);
+    r = fake_cmd(&a, "a14", "");
+    CHECK(HAS(r, "a14 BAD"));
+    r = fake_cmd(&a, "a15", "a15 SELECT INBOX");
+    CHECK(HAS(r, "a15 OK") && !HAS(r, " Seen") && !HAS(r, " dddd"));
+
+    /* 6: a peer that stops reading is dropped after the send timeout */
+    b.paused = 1;
+    fake_input(&b, "b6 FETCH 1:* BODY.PEEK[]\r\n", 26);
+    fake_advance(LWM_IMAP_SEND_TIMEOUT_MS + 1000);
+    fake_run();
+    fake_advance(LWM_IMAP_SEND_TIMEOUT_MS + 1000);
+    fake_run();
+    CHECK(b.closed);
+    fake_close(&a);
+    fake_close(&b);
+    fake_close(&bob);
+}
+
 /* Pipelined commands, fed byte by byte and answered one byte per send,
  * give the same transcript as in one piece */
 static const char script[] =
@@ -475,6 +566,7 @@ int main(void)
     test_big_append();
     test_two_sessions();
     test_scattered_expunge();
+    test_between_steps();
     test_pipelining();
     test_timeouts_and_limits();
     CHECK(lwm_store_check(&store, 1) == 0);

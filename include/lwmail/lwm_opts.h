@@ -169,6 +169,12 @@
 #define LWM_IMAP_TIMEOUT_MS (31UL * 60UL * 1000UL)
 #endif
 
+/** A peer that takes none of the pending output for this long (ms) is
+ *  disconnected, as is one that does not take its goodbye. */
+#ifndef LWM_IMAP_SEND_TIMEOUT_MS
+#define LWM_IMAP_SEND_TIMEOUT_MS 120000UL
+#endif
+
 /** Largest message APPEND accepts (advertised as APPENDLIMIT). */
 #ifndef LWM_IMAP_APPENDLIMIT
 #define LWM_IMAP_APPENDLIMIT LWM_MSG_SIZE_MAX

@@ -19,7 +19,8 @@
  *   core wants it closed: it calls port->close(); the slot is then free.
  *
  * Flow control both ways: the core takes input only while it has room
- * (rx_room is 0 while a command's output is still being produced), and it
+ * (pipelined commands queue behind a running one up to the receive
+ * buffer's size; then rx_room is 0 until they are taken), and it
  * produces output only while the port accepts it: send() may take fewer
  * bytes than offered, and the core resumes from lwm_conn_output() when the
  * port reports space again (POLLOUT, lwIP's sent callback).
@@ -114,8 +115,8 @@ int lwm_conn_wants_output(struct lwm_server *srv, int slot);
 void lwm_conn_gone(struct lwm_server *srv, int slot);
 
 /** Timers and bounded background work (GC steps, deferred command
- *  steps, IDLE pushes). Returns 1 if more work is pending (the port
- *  should poll again without sleeping), 0 if idle. */
+ *  steps, IDLE pushes). Returns how many milliseconds the port may wait
+ *  for network events before calling again: 0 while work is pending. */
 int lwm_server_poll(struct lwm_server *srv);
 
 /** Log out every session ("* BYE"), abort open appends. The store stays

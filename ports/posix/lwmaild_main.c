@@ -599,8 +599,8 @@ int main(int argc, char **argv)
     while (!stop_signal) {
         struct pollfd pfd[MAX_LISTEN + CONN_SLOTS];
         struct conn *who[MAX_LISTEN + CONN_SLOTS];
-        int n = 0, busy, r;
-        busy = lwm_server_poll(g.srv);
+        int n = 0, wait_ms, r;
+        wait_ms = lwm_server_poll(g.srv);
         for (i = 0; i < g.nimap; i++) {
             pfd[n].fd = g.lfd[i];
             pfd[n].events = POLLIN;
@@ -618,7 +618,7 @@ int main(int argc, char **argv)
                 pfd[n].events |= POLLOUT;
             who[n++] = c;
         }
-        r = poll(pfd, (nfds_t)n, busy ? 0 : 1000);
+        r = poll(pfd, (nfds_t)n, wait_ms);
         if (r < 0) {
             if (errno == EINTR)
                 continue;

@@ -233,7 +233,8 @@ static int expunge_step(struct imap_sess *s)
     if (s->u.st.silent) {
         /* CLOSE: this session does not hear of its own expunges */
         s->view.nruns = 0;
-        s->view.lost = 0;
+        if (s->view.lost == 1)
+            s->view.lost = 0;   /* only our own expunges overflowed it */
     }
     /* yield to the poll loop, so sessions in IDLE announce this batch
      * before the next one can overflow their run lists */
@@ -488,24 +489,36 @@ static int lower(int c)
 }
 
 /* Match name against an IMAP LIST pattern: "*" matches anything, "%"
- * anything but the delimiter. INBOX matches case-insensitively. */
-static int pat_match(const char *p, const char *n, int icase)
+ * anything but the delimiter. A set of live pattern positions is carried
+ * along the name (O(pattern x name), never exponential however many
+ * wildcards a client sends). */
+static int pat_match(const char *p, const char *n)
 {
-    for (; *p; p++, n++) {
-        if (*p == '*' || *p == '%') {
-            const char *q = n;
-            for (;; q++) {
-                if (pat_match(p + 1, q, 0))
-                    return 1;
-                if (!*q || (*p == '%' && *q == '/'))
-                    return 0;
-            }
+    uint8_t on[2 * LWM_MBOX_NAME_MAX + 8], nx[sizeof on];
+    size_t plen = strlen(p), i;
+    if (plen >= sizeof on)
+        return 0;
+    memset(on, 0, plen + 1);
+    on[0] = 1;
+    for (i = 0; i < plen; i++)          /* a wildcard may match nothing */
+        if (on[i] && (p[i] == '*' || p[i] == '%'))
+            on[i + 1] = 1;
+    for (; *n; n++) {
+        memset(nx, 0, plen + 1);
+        for (i = 0; i < plen; i++) {
+            if (!on[i])
+                continue;
+            if (p[i] == '*' || (p[i] == '%' && *n != '/'))
+                nx[i] = 1;              /* the wildcard takes this char */
+            else if (p[i] == *n)
+                nx[i + 1] = 1;
         }
-        if (icase ? lower((unsigned char)*p) != lower((unsigned char)*n)
-                  : *p != *n)
-            return 0;
+        for (i = 0; i < plen; i++)
+            if (nx[i] && (p[i] == '*' || p[i] == '%'))
+                nx[i + 1] = 1;
+        memcpy(on, nx, plen + 1);
     }
-    return *n == 0;
+    return on[plen];
 }
 
 static int list_match(const char *pat, const char *name)
@@ -517,9 +530,9 @@ static int list_match(const char *pat, const char *name)
             if (lower((unsigned char)pat[i]) != "inbox"[i])
                 break;
         if (i == 5)
-            return pat_match(pat + 5, name + 5, 0);
+            return pat_match(pat + 5, name + 5);
     }
-    return pat_match(pat, name, 0);
+    return pat_match(pat, name);
 }
 
 /* Build the full pattern: reference + pattern (RFC 3501 6.3.8) */

@@ -38,6 +38,19 @@ static int sub_is(struct imap_sess *s, const char *word)
 
 /* ------------------------------------------------------------ STORE */
 
+static int ascii_ieq(const uint8_t *a, const char *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int x = a[i];
+        if (x >= 'a' && x <= 'z')
+            x -= 32;
+        if (x != b[i])
+            return 0;
+    }
+    return 1;
+}
+
 static int store_step(struct imap_sess *s)
 {
     struct lwm_server *srv = sess_srv(s);
@@ -126,13 +139,9 @@ int cmd_store(struct imap_sess *s)
         len--;
     }
     memset(&s->u.st, 0, sizeof s->u.st);
-    if (len == 12 && (memcmp(p, "FLAGS.SILENT", 12) == 0 ||
-                      memcmp(p, "flags.silent", 12) == 0 ||
-                      memcmp(p, "Flags.Silent", 12) == 0)) {
+    if (len == 12 && ascii_ieq(p, "FLAGS.SILENT", 12)) {
         s->u.st.silent = 1;
-    } else if (!(len == 5 && (memcmp(p, "FLAGS", 5) == 0 ||
-                              memcmp(p, "flags", 5) == 0 ||
-                              memcmp(p, "Flags", 5) == 0))) {
+    } else if (!(len == 5 && ascii_ieq(p, "FLAGS", 5))) {
         return resp_tagged(s, "BAD", "Invalid STORE item");
     }
     if (s->view.readonly)
@@ -311,12 +320,23 @@ static int copy_step(struct imap_sess *s)
     }
     if (max > LWM_IMAP_BATCH)
         max = LWM_IMAP_BATCH;
+    {
+        struct lwm_mbox_info di;
+        if (lwm_mbox_info(srv->store, s->u.st.dst, &di) < 0 ||
+            di.id != s->u.st.dst_id)
+            return resp_tagged(s, "NO", "[TRYCREATE] The target mailbox "
+                                        "was deleted");
+    }
     while (n < max &&
            (s->u.st.nur ? ur_next(s, &c, &idx)
                         : view_set_next(s, s->u.st.set_tok, uid,
                                         s->u.st.sorted, &c, &idx, &seq))) {
         const struct lwm_msg_ent *e =
             lwm_msg_entry(srv->store, s->view.mbox, idx);
+        /* copies made by this very command (into the same mailbox) are
+         * not in its set */
+        if (e->uid >= s->u.st.limit)
+            break;
         srv->batch[n++] = e->uid;
     }
     if (n == 0) {
@@ -380,6 +400,12 @@ int cmd_copy(struct imap_sess *s)
     s->u.st.sorted = sorted;
     s->u.st.dst = dst;
     s->u.st.move = (uint8_t)move;
+    {
+        struct lwm_mbox_info di;
+        lwm_mbox_info(sess_srv(s)->store, dst, &di);
+        s->u.st.dst_id = di.id;
+        s->u.st.limit = s->view.uidnext;
+    }
     if (move && !a) {
         if (seq_to_uid_ranges(s, 0) < 0)
             return resp_tagged(s, "NO", "[LIMIT] Too many ranges for MOVE "
@@ -478,10 +504,18 @@ static int append_tail(struct imap_sess *s)
         s->cmd_len = rx[0] == '\n' ? 1 : 2;
         return append_finish(s);
     }
-    /* MULTIAPPEND and CATENATE are not offered */
+    /* MULTIAPPEND and CATENATE are not offered: drop the rest of the
+     * line (pipelined commands after it stay) */
     append_abort(s);
-    s->rx_mode = RX_SKIPLINE;
-    srv->rx_len[k] = 0;
+    {
+        uint8_t *lf = memchr(rx, '\n', len);
+        if (lf) {
+            s->cmd_len = (uint32_t)(lf - rx) + 1;
+        } else {
+            srv->rx_len[k] = 0;
+            s->rx_mode = RX_SKIPLINE;
+        }
+    }
     return resp_tagged(s, "BAD", "Unexpected data after the message");
 }
 
@@ -525,6 +559,10 @@ static int append_begin(struct imap_sess *s, int streamed)
     m = lwm_mbox_find(srv->store, s->user, name, (size_t)nl);
     if (t < n && s->toks[t].type == LWM_TOK_LIST) {
         uint32_t end = s->toks[t].len;
+        /* a list still open when a streamed literal stopped the parser
+         * has no end token */
+        if (end <= t || end >= n || s->toks[end].type != LWM_TOK_LIST_END)
+            return resp_tagged(s, "BAD", "Invalid flag list");
         if (m >= 0) {
             r = parse_flags(s, m, &s->toks[t + 1], end - t - 1, &flags, 1);
             if (r == -2)

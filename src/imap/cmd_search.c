@@ -123,22 +123,35 @@ static int search_step(struct imap_sess *s)
             lwm_msg_entry(srv->store, s->view.mbox, vis - 1);
         max_uid = e ? e->uid : 0;
     }
+    if (s->u.se.off) {
+        /* a message read over several steps: between steps others may
+         * have expunged it (or GC moved its body): find it again */
+        int k = lwm_msg_find(srv->store, s->view.mbox, s->u.se.msg.uid, 0);
+        if (k < 0 || (uint32_t)k >= vis ||
+            lwm_msg_get(srv->store, s->view.mbox, (uint32_t)k,
+                        &s->u.se.msg) < 0) {
+            s->u.se.off = 0;            /* gone: it matches nothing */
+            s->u.se.last_uid = s->u.se.msg.uid;
+        }
+    }
     while (bytes < SEARCH_STEP_BYTES && msgs < SEARCH_STEP_MSGS) {
         if (tx_free(s) < IMAP_TX_RESERVE)
             return STEP_MORE;
         if (!s->u.se.off) {
-            /* start the next message */
+            /* start the next message: the first UID after the last one
+             * done (indexes shift when others expunge between steps) */
             struct lwm_search_msg m;
             const struct lwm_msg_ent *e;
-            if (s->u.se.idx >= vis)
+            int k = lwm_msg_find(srv->store, s->view.mbox,
+                                 s->u.se.last_uid + 1, 1);
+            if (k < 0 || (uint32_t)k >= vis)
                 return search_end(s);
-            e = lwm_msg_entry(srv->store, s->view.mbox, s->u.se.idx);
-            if (lwm_msg_get(srv->store, s->view.mbox, s->u.se.idx,
-                            &s->u.se.msg) < 0) {
-                s->u.se.idx++;
+            e = lwm_msg_entry(srv->store, s->view.mbox, (uint32_t)k);
+            s->u.se.last_uid = e->uid;
+            if (lwm_msg_get(srv->store, s->view.mbox, (uint32_t)k,
+                            &s->u.se.msg) < 0)
                 continue;
-            }
-            m.seq = view_idx_seq(s, s->u.se.idx);
+            m.seq = view_idx_seq(s, (uint32_t)k);
             m.uid = e->uid;
             m.flags = e->flags;
             m.size = s->u.se.msg.size;
@@ -149,11 +162,15 @@ static int search_step(struct imap_sess *s)
             msgs++;
         }
         while (lwm_search_wants(p) != LWM_SEARCH_WANT_NONE &&
-               bytes < SEARCH_STEP_BYTES) {
+               bytes < SEARCH_STEP_BYTES &&
+               s->u.se.off - 1 < s->u.se.msg.size) {
             int n = lwm_msg_read(srv->store, &s->u.se.msg, s->u.se.off - 1,
                                  chunk, sizeof chunk);
-            if (n <= 0)
+            if (n <= 0) {
+                /* unreadable: take what was read as the whole message */
+                s->u.se.off = s->u.se.msg.size + 1;
                 break;
+            }
             lwm_search_feed(p, chunk, (size_t)n);
             s->u.se.off += (uint32_t)n;
             bytes += (uint32_t)n;
@@ -164,7 +181,6 @@ static int search_step(struct imap_sess *s)
         if (lwm_search_result(p))
             report(s, s->u.se.cur);
         s->u.se.off = 0;
-        s->u.se.idx++;
     }
     return STEP_MORE;
 }

@@ -15,6 +15,8 @@
 #include "imap/imap_int.h"
 
 #define CHUNK 512u              /* bytes read from flash per pass */
+#define FETCH_STEP_READ 16384u  /* flash bytes one step may read without
+                                   sending them (HEADER.FIELDS, BINARY) */
 
 static struct lwm_store *st_of(struct imap_sess *s)
 {
@@ -169,6 +171,9 @@ static int parse_att(struct imap_sess *s, const struct lwm_tok *t,
         end = (size_t)(close - p);
         a->sec_off = t->off + (uint32_t)k;
         a->sec_len = (uint32_t)(end - k);
+        /* it is echoed in the response: keep it within a step's room */
+        if (a->sec_len > IMAP_TX_RESERVE / 2)
+            return -2;
         if (parse_section(base, a->sec_off, a->sec_len, a,
                           (a->flags & FAF_BINARY) != 0) < 0)
             return -1;
@@ -397,7 +402,7 @@ static int pump(struct imap_sess *s)
     struct fetch_state *f = &s->u.f;
     const struct fetch_att *a = &f->atts[f->att];
     uint8_t buf[CHUNK];
-    while (f->left && tx_free(s) > 64) {
+    while (f->left && tx_free(s) > 64 && f->step_read < FETCH_STEP_READ) {
         size_t room;
         uint8_t *dst = tx_tail(s, &room);
         uint32_t want;
@@ -443,12 +448,16 @@ static int pump(struct imap_sess *s)
                 if (n <= 0)
                     n = 0;
             }
+            f->step_read += (uint32_t)n;
             if (f->src == SRC_FIELDS) {
+                uint8_t *z;
                 if (n == 0) {
                     f->src = SRC_PAD;
                     continue;
                 }
                 made = fields_run(s, a, buf, (size_t)n, out);
+                for (z = out; (z = memchr(z, 0, (size_t)(out + made - z)));)
+                    *z++ = 0x80;        /* no NUL in {n} (see SRC_MSG) */
                 f->off += (uint32_t)n;
                 if (f->fl_state == 4)
                     f->off = f->end;
@@ -690,11 +699,29 @@ static int count_fields(struct imap_sess *s)
         }
         f->count += (uint32_t)fields_run(s, a, buf, (size_t)n, NULL);
         f->off += (uint32_t)n;
+        f->step_read += (uint32_t)n;
     }
     return 0;
 }
 
 /* ------------------------------------------------ the generator */
+
+/* BINARY of a part in an unknown transfer encoding is refused before
+ * anything of the message is sent (RFC 3516 4.3: NO [UNKNOWN-CTE]) */
+static int binary_decodable(struct imap_sess *s)
+{
+    struct fetch_state *f = &s->u.f;
+    uint8_t i;
+    for (i = 0; i < f->natts; i++) {
+        struct lwm_mime_range r;
+        if (!(f->atts[i].flags & FAF_BINARY))
+            continue;
+        if (resolve(s, &f->atts[i], LWM_MIME_SEC_ALL, &r) == 0 &&
+            r.encoding == LWM_MIME_ENC_UNKNOWN)
+            return 0;
+    }
+    return 1;
+}
 
 static int next_message(struct imap_sess *s)
 {
@@ -728,10 +755,43 @@ static int next_message(struct imap_sess *s)
     return 1;
 }
 
+/* Between steps other sessions may have expunged the message being sent,
+ * and GC may have moved (or erased and reused) its body: find it again
+ * by UID before reading on. A message that is gone ends with padding. */
+static void refresh_message(struct imap_sess *s)
+{
+    struct fetch_state *f = &s->u.f;
+    struct lwm_store *st = st_of(s);
+    struct lwm_msg m;
+    int k;
+    if (!f->in_msg || f->gone)
+        return;
+    k = lwm_msg_find(st, s->view.mbox, f->msg.uid, 0);
+    if (k < 0 || lwm_msg_get(st, s->view.mbox, (uint32_t)k, &m) < 0) {
+        f->gone = 1;
+        if (f->left)
+            f->src = SRC_PAD;
+        if (f->counting) {
+            out_str(s, "NIL");  /* its name is out; the value can't be */
+            f->counting = 0;
+            f->att++;
+        }
+        return;
+    }
+    f->idx = (uint32_t)k;
+    f->msg = m;
+}
+
 static int fetch_step(struct imap_sess *s)
 {
     struct fetch_state *f = &s->u.f;
+    refresh_message(s);
+    f->step_read = 0;
     while (tx_free(s) >= IMAP_TX_RESERVE) {
+        if (f->step_read >= FETCH_STEP_READ)
+            return STEP_MORE;   /* yields: see sess_run */
+        if (f->gone && !f->left && f->in_msg)
+            f->att = f->natts;  /* nothing more of an expunged message */
         if (f->counting) {
             if (count_fields(s) && !f->left) {
                 f->src = SRC_NONE;
@@ -752,6 +812,9 @@ static int fetch_step(struct imap_sess *s)
                 return resp_tagged(s, "OK", "FETCH completed");
             if (r < 0)
                 continue;       /* unreadable: skip it */
+            if (!binary_decodable(s))
+                return resp_tagged(s, "NO", "[UNKNOWN-CTE] Cannot decode "
+                                            "this part's transfer encoding");
             out_raw(s, "* ", 2);
             out_u32(s, f->seq);
             out_str(s, " FETCH (");
@@ -760,7 +823,7 @@ static int fetch_step(struct imap_sess *s)
             continue;
         }
         if (f->att == f->natts) {
-            if (f->seen_now && !f->has_flags) {
+            if (f->seen_now && !f->has_flags && !f->gone) {
                 const struct lwm_msg_ent *e =
                     lwm_msg_entry(st_of(s), s->view.mbox, f->idx);
                 out_str(s, " FLAGS ");
@@ -788,7 +851,7 @@ int cmd_fetch(struct imap_sess *s)
     struct fetch_state *f = &s->u.f;
     uint32_t a = cmd_is(s, "UID") ? 1u : 0u, n = s->cmd.ntoks, i;
     uint8_t sorted;
-    int has_uid = 0;
+    int has_uid = 0, r;
     if (n < a + 2)
         return resp_tagged(s, "BAD", "FETCH needs a set and attributes");
     if (view_set_check(s, (uint16_t)a, (int)a, &sorted) < 0)
@@ -804,7 +867,10 @@ int cmd_fetch(struct imap_sess *s)
             if (f->natts == LWM_IMAP_FETCH_ATTS)
                 return resp_tagged(s, "BAD", "[LIMIT] Too many fetch "
                                              "attributes");
-            if (parse_att(s, &s->toks[i], &f->atts[f->natts]) < 0)
+            r = parse_att(s, &s->toks[i], &f->atts[f->natts]);
+            if (r == -2)
+                return resp_tagged(s, "BAD", "[LIMIT] Section too long");
+            if (r < 0)
                 return resp_tagged(s, "BAD", "Invalid fetch attribute");
             f->natts++;
         }
@@ -824,7 +890,10 @@ int cmd_fetch(struct imap_sess *s)
             if (tok_is(s, t, "FULL"))
                 add_att(s, FA_BODY);
         } else {
-            if (parse_att(s, t, &f->atts[0]) < 0)
+            r = parse_att(s, t, &f->atts[0]);
+            if (r == -2)
+                return resp_tagged(s, "BAD", "[LIMIT] Section too long");
+            if (r < 0)
                 return resp_tagged(s, "BAD", "Invalid fetch attribute");
             f->natts = 1;
         }

@@ -70,7 +70,8 @@ struct imap_view {
     uint32_t uidnext;            /* messages from here on not announced */
     uint32_t modseq;             /* flag changes up to here announced */
     uint32_t exists;             /* count last announced */
-    uint32_t scan;               /* flag announcement resumes here */
+    uint32_t scan;               /* flag announcement resumes at this
+                                    UID (0: from the start) */
     uint16_t nruns;
     uint8_t readonly;            /* EXAMINE */
     uint8_t lost;                /* runs overflowed: must BYE */
@@ -118,6 +119,8 @@ struct fetch_state {
     uint8_t sorted;              /* the set is ascending */
     uint8_t have_sum;            /* 0 not read, 1 valid, 2 none/bad */
     uint8_t has_flags;           /* FLAGS is among the attributes */
+    uint8_t gone;                /* the message was expunged mid-way */
+    uint32_t step_read;          /* flash bytes read in this step */
     uint16_t set_tok;
     struct lwm_msg msg;          /* the current message */
     struct lwm_mime_sum sum;
@@ -151,7 +154,10 @@ struct imap_sess {
     int16_t user;                /* store user id */
     int16_t slot;
     void *conn;                  /* the port's handle */
-    uint32_t last_ms;            /* last input (idle timeout) */
+    uint32_t last_ms;            /* last input or output (idle timeout) */
+    uint32_t tx_ms;              /* output last taken, or none pending */
+    uint32_t closing_ms;         /* when closing was first seen */
+    uint8_t closing_seen;
     uint32_t sync_sent;          /* "+" sent for the command being read */
     uint32_t cmd_len;            /* bytes of the running command in rx */
     uint64_t lit_left;           /* RX_APPEND/RX_DISCARD: bytes to go */
@@ -163,6 +169,7 @@ struct imap_sess {
     char tag[IMAP_TAG_MAX + 1];
     uint8_t tag_len;
     uint8_t allow_expunge;       /* may announce EXPUNGE at its end */
+    uint8_t uses_view;           /* its steps work on the selected mbox */
     uint8_t finishing;           /* announcing updates before done[] */
     uint16_t done_len;
     char done[512];              /* the tagged response, sent after the
@@ -211,12 +218,15 @@ struct imap_sess {
             uint8_t cu_lost;     /* COPYUID too long to send */
             uint8_t move;
             char src[200];       /* COPYUID source set so far */
+            uint32_t dst_id;     /* COPY/MOVE target's id (slot reuse) */
+            uint32_t limit;      /* UIDs from here on came in during the
+                                    command (MOVE into the same mailbox) */
             uint8_t nur;         /* MOVE by seq: the set as UID ranges */
             uint32_t ur[16][2];
         } st;
         struct {
             int slot;            /* search program slot */
-            uint32_t idx;        /* next store index */
+            uint32_t last_uid;   /* the last message started */
             uint32_t off;        /* bytes fed of the current message */
             uint8_t uid;
             uint8_t esearch;
@@ -243,7 +253,8 @@ struct lwm_server {
     uint8_t search_used[LWM_IMAP_SEARCH_SLOTS];
     uint32_t next_poll_ms;
     uint16_t nsess;
-    uint8_t waiting;                     /* some step returned STEP_WAIT */
+    uint8_t waiting;                     /* a step yielded: come back now */
+    uint8_t res_wait;                    /* a step waits for a resource */
     struct imap_sess sess[LWM_MAX_SESSIONS];
     uint8_t rx[LWM_MAX_SESSIONS][LWM_IMAP_RXBUF];
     uint32_t rx_len[LWM_MAX_SESSIONS];
@@ -352,7 +363,7 @@ struct cmd_def {
     uint8_t flags;
 };
 #define CMDF_NO_EXPUNGE 0x01     /* FETCH, STORE, SEARCH (not UID ...) */
-#define CMDF_UID        0x02
+#define CMDF_VIEW       0x02     /* works on the selected mailbox */
 
 int cmd_capability(struct imap_sess *s);
 int cmd_noop(struct imap_sess *s);

@@ -637,13 +637,19 @@ int view_announce(struct imap_sess *s, int allow_expunge)
     if (mi.highestmodseq > v->modseq) {
         /* flag changes by anyone; ours were already answered, but a
          * repeat is harmless and cheaper than tracking whose they are */
+        /* resume by UID: expunges announced meanwhile shift indexes */
         vis = view_visible(s);
-        for (i = v->scan; i < vis; i++) {
+        i = 0;
+        if (v->scan) {
+            int k = lwm_msg_find(st, v->mbox, v->scan, 1);
+            i = k < 0 ? vis : (uint32_t)k;
+        }
+        for (; i < vis; i++) {
             const struct lwm_msg_ent *e = lwm_msg_entry(st, v->mbox, i);
             if (e->modseq <= v->modseq)
                 continue;
             if (tx_free(s) < IMAP_TX_RESERVE) {
-                v->scan = i;    /* resume here when there is room */
+                v->scan = e->uid;   /* resume here when there is room */
                 return STEP_MORE;
             }
             out_raw(s, "* ", 2);
@@ -686,7 +692,7 @@ static const struct cmd_def commands[] = {
     { "ID", cmd_id, ST_ANY, 0 },
     { "LOGIN", cmd_login, ST_NA, 0 },
     { "AUTHENTICATE", cmd_authenticate, ST_NA, 0 },
-    { "ENABLE", cmd_enable, ST_AU | ST_SE, 0 },
+    { "ENABLE", cmd_enable, ST_AU, 0 },     /* RFC 5161 3 */
     { "NAMESPACE", cmd_namespace, ST_AU | ST_SE, 0 },
     { "IDLE", cmd_idle, ST_AU | ST_SE, 0 },
     { "SELECT", cmd_select, ST_AU | ST_SE, 0 },
@@ -701,15 +707,15 @@ static const struct cmd_def commands[] = {
     { "STATUS", cmd_status, ST_AU | ST_SE, 0 },
     { "APPEND", cmd_append, ST_AU | ST_SE, 0 },
     { "CHECK", cmd_noop, ST_SE, 0 },
-    { "CLOSE", cmd_close, ST_SE, 0 },
+    { "CLOSE", cmd_close, ST_SE, CMDF_VIEW },
     { "UNSELECT", cmd_close, ST_SE, 0 },
-    { "EXPUNGE", cmd_expunge, ST_SE, 0 },
-    { "SEARCH", cmd_search, ST_SE, CMDF_NO_EXPUNGE },
-    { "FETCH", cmd_fetch, ST_SE, CMDF_NO_EXPUNGE },
-    { "STORE", cmd_store, ST_SE, CMDF_NO_EXPUNGE },
-    { "COPY", cmd_copy, ST_SE, 0 },
-    { "MOVE", cmd_copy, ST_SE, 0 },
-    { "UID", cmd_uid, ST_SE, 0 },
+    { "EXPUNGE", cmd_expunge, ST_SE, CMDF_VIEW },
+    { "SEARCH", cmd_search, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW },
+    { "FETCH", cmd_fetch, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW },
+    { "STORE", cmd_store, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW },
+    { "COPY", cmd_copy, ST_SE, CMDF_VIEW },
+    { "MOVE", cmd_copy, ST_SE, CMDF_VIEW },
+    { "UID", cmd_uid, ST_SE, CMDF_VIEW },
 };
 
 /* Is the command's name word (case-insensitive)? */
@@ -826,6 +832,7 @@ static void start_command(struct imap_sess *s, int cmd_len)
     }
     if (d->flags & CMDF_NO_EXPUNGE)
         s->allow_expunge = 0;
+    s->uses_view = (d->flags & CMDF_VIEW) != 0;
     s->step = d->start;
 }
 
@@ -859,9 +866,13 @@ static void sess_flush(struct imap_sess *s)
             break;
         srv->tx_head[k] += (uint32_t)r;
         srv->tx_len[k] -= (uint32_t)r;
+        /* output taken counts as activity (a long download is not idle) */
+        s->tx_ms = s->last_ms = srv_now(srv);
     }
-    if (!srv->tx_len[k])
+    if (!srv->tx_len[k]) {
         srv->tx_head[k] = 0;
+        s->tx_ms = srv_now(srv);
+    }
 }
 
 
@@ -917,7 +928,7 @@ static int next_command(struct imap_sess *s)
             s->cmd_len = 0;
             if (append_start(s, 1) == STEP_WAIT) {
                 s->busy = 0;    /* try again from the start later */
-                srv->waiting = 1;
+                srv->res_wait = 1;
                 return 0;
             }
             return 1;
@@ -931,6 +942,50 @@ static int next_command(struct imap_sess *s)
     }
     start_command(s, r);
     return 1;
+}
+
+/* Has the selected mailbox gone (deleted, its slot perhaps reused by
+ * another user's mailbox) or has the view lost track of expunges? A
+ * command working on it must then not take another step. */
+static int view_broken(struct imap_sess *s)
+{
+    struct lwm_mbox_info mi;
+    if (s->view.lost)
+        return 1;
+    if (lwm_mbox_info(sess_srv(s)->store, s->view.mbox, &mi) < 0 ||
+        mi.id != s->view.mbox_id) {
+        s->view.lost = 2;
+        return 1;
+    }
+    return 0;
+}
+
+/* End a command whose mailbox went away under it, and the session: its
+ * client can only resynchronise by reconnecting. Mid-literal nothing can
+ * be said any more; the connection is just closed. */
+static void abort_command(struct imap_sess *s)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int mid_literal = 0;
+    if (s->in_search) {
+        if (s->u.se.in_msg)
+            out_raw(s, "\r\n", 2);    /* end the open SEARCH line */
+        srv_search_put(srv, s->u.se.slot);
+        s->in_search = 0;
+    }
+    if (cmd_is(s, "FETCH") || (cmd_is(s, "UID") &&
+                               tok_is(s, &s->toks[0], "FETCH")))
+        mid_literal = s->u.f.in_msg;
+    append_abort(s);
+    s->busy = 0;
+    s->step = NULL;
+    if (mid_literal) {
+        srv->tx_len[sess_no(s)] = 0;    /* keep nothing half-sent */
+        s->closing = 1;
+        s->state = SS_LOGOUT;
+        return;
+    }
+    view_announce(s, 0);                /* the BYE; closes */
 }
 
 /* Run the session until it needs input, output room or a resource */
@@ -972,6 +1027,10 @@ void sess_run(struct imap_sess *s)
                 s->finishing = 1;
                 continue;
             }
+            if (s->uses_view && s->state == SS_SELECTED && view_broken(s)) {
+                abort_command(s);
+                continue;
+            }
             r = s->step(s);
             if (r == STEP_DONE) {
                 s->step = NULL;
@@ -979,7 +1038,7 @@ void sess_run(struct imap_sess *s)
                 continue;
             }
             if (r == STEP_WAIT) {
-                srv->waiting = 1;
+                srv->res_wait = 1;
                 return;
             }
             if (r == STEP_INPUT)
@@ -1115,11 +1174,31 @@ void sess_tick(struct imap_sess *s, uint32_t now)
 {
     uint32_t limit = s->state == SS_NOAUTH ? LWM_IMAP_PREAUTH_TIMEOUT_MS
                                            : LWM_IMAP_TIMEOUT_MS;
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s);
     if (s->state == SS_FREE)
         return;
-    if (!s->closing && (uint32_t)(now - s->last_ms) > limit) {
+    if (s->closing) {
+        /* a peer that does not take the goodbye is not waited for long */
+        if (!s->closing_seen) {
+            s->closing_seen = 1;
+            s->closing_ms = now;
+        } else if ((uint32_t)(now - s->closing_ms) > LWM_IMAP_SEND_TIMEOUT_MS) {
+            srv->tx_len[k] = 0;
+        }
+    } else if (srv->tx_len[k] &&
+               (uint32_t)(now - s->tx_ms) > LWM_IMAP_SEND_TIMEOUT_MS) {
+        /* it stopped reading: nothing can be said to it any more */
+        srv_log(srv, LWM_LOG_NOTICE, k, "peer stopped reading, closing");
         append_abort(s);
-        out_line(s, "* BYE Autologout; idle for too long", NULL);
+        srv->tx_len[k] = 0;
+        s->closing = 1;
+    } else if ((uint32_t)(now - s->last_ms) > limit) {
+        append_abort(s);
+        if (!s->busy && !srv->tx_len[k])
+            out_line(s, "* BYE Autologout; idle for too long", NULL);
+        else
+            srv->tx_len[k] = 0; /* mid-response: no BYE inside a literal */
         s->closing = 1;
     }
     sess_run(s);
@@ -1130,7 +1209,9 @@ void sess_shutdown(struct imap_sess *s)
     if (s->state == SS_FREE)
         return;
     append_abort(s);
-    if (tx_free(s) >= 64)
+    if (s->busy)
+        lwm_the_server.tx_len[sess_no(s)] = 0; /* not inside a response */
+    else if (tx_free(s) >= 64)
         out_line(s, "* BYE Server shutting down", NULL);
     s->closing = 1;
     sess_run(s);

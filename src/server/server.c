@@ -137,6 +137,7 @@ int lwm_server_poll(struct lwm_server *srv)
     uint32_t now = srv_now(srv);
     int k, r;
     srv->waiting = 0;
+    srv->res_wait = 0;
     for (k = 0; k < LWM_MAX_SESSIONS; k++)
         if (srv->sess[k].state != SS_FREE)
             sess_tick(&srv->sess[k], now);
@@ -144,7 +145,12 @@ int lwm_server_poll(struct lwm_server *srv)
     r = lwm_store_gc_step(srv->store);
     if (r < 0 && r != LWM_ERR_NOSPC && r != LWM_ERR_AGAIN)
         srv_log(srv, LWM_LOG_ERR, -1, "store GC step failed");
-    return srv->waiting || r > 0;
+    /* how long the port may sleep: not at all while work is pending; a
+     * little while a step waits for a parser or program another session
+     * holds; otherwise until the next timer matters */
+    if (srv->waiting || r > 0)
+        return 0;
+    return srv->res_wait ? 10 : 1000;
 }
 
 void lwm_server_shutdown(struct lwm_server *srv)

@@ -10,6 +10,7 @@ static struct lwm_server *fake_srv;
 static struct lwm_user_cfg fake_users[8];
 static struct lwm_server_cfg fake_cfg;
 static char *last_reply;
+static struct fake_conn *by_slot[LWM_MAX_SESSIONS];
 
 static int f_send(void *ctx, void *conn, const uint8_t *p, size_t len)
 {
@@ -17,6 +18,8 @@ static int f_send(void *ctx, void *conn, const uint8_t *p, size_t len)
     (void)ctx;
     if (c->closed)
         return -1;
+    if (c->paused)
+        return 0;
     if (c->window && len > c->window)
         len = c->window;
     if (c->out_len + len >= FAKE_OUT_MAX) {
@@ -95,11 +98,23 @@ void fake_open(struct fake_conn *c)
     c->out[0] = 0;
     c->closed = 0;
     c->slot = lwm_conn_open(fake_srv, c, "fake");
+    {
+        int k;
+        for (k = 0; k < LWM_MAX_SESSIONS; k++)
+            if (by_slot[k] == c)
+                by_slot[k] = NULL;
+    }
+    if (c->slot >= 0)
+        by_slot[c->slot] = c;
     fake_run();
 }
 
 void fake_close(struct fake_conn *c)
 {
+    int k;
+    for (k = 0; k < LWM_MAX_SESSIONS; k++)
+        if (by_slot[k] == c)
+            by_slot[k] = NULL;
     if (c->slot >= 0 && !c->closed)
         lwm_conn_gone(fake_srv, c->slot);
     c->slot = -1;
@@ -111,8 +126,10 @@ void fake_run(void)
 {
     int i;
     for (i = 0; i < 100000; i++) {
-        int busy = lwm_server_poll(fake_srv), k, any = 0;
+        int busy = lwm_server_poll(fake_srv) == 0, k, any = 0;
         for (k = 0; k < LWM_MAX_SESSIONS; k++) {
+            if (by_slot[k] && by_slot[k]->paused)
+                continue;       /* it would take nothing */
             if (lwm_conn_wants_output(fake_srv, k)) {
                 lwm_conn_output(fake_srv, k);
                 any = 1;

@@ -19,6 +19,7 @@ struct fake_conn {
     int slot;            /* core slot, -1 when closed */
     int closed;          /* the core closed it */
     size_t window;       /* max bytes taken per send (0: all) */
+    int paused;          /* the peer reads nothing for now */
     size_t chunk;        /* input bytes per lwm_conn_input (0: all) */
     char *out;           /* everything received, NUL-terminated */
     size_t out_len;
