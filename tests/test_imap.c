@@ -527,10 +527,41 @@ static char *transcript(size_t chunk, size_t window)
     return out;
 }
 
+/* The script in random pieces (seeded), with a random send window */
+static char *transcript_random(uint32_t seed)
+{
+    struct fake_conn c = { 0 };
+    size_t off = 0, n = sizeof script - 1;
+    char *out;
+    c.window = 1 + seed % 97;
+    fake_open(&c);
+    while (off < n) {
+        size_t k;
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        k = 1 + seed % 40;
+        if (k > n - off)
+            k = n - off;
+        fake_input(&c, script + off, k);
+        off += k;
+    }
+    fake_run();
+    out = strdup(c.out);
+    fake_close(&c);
+    return out;
+}
+
 static void test_pipelining(void)
 {
     char *whole = transcript(0, 0), *bytes = transcript(1, 1);
     char *odd = transcript(7, 13);
+    uint32_t seed;
+    for (seed = 1; seed <= 20; seed++) {
+        char *r = transcript_random(seed * 2654435761u);
+        CHECK(strcmp(whole, r) == 0);
+        free(r);
+    }
     CHECK(HAS(whole, "p7 OK"));
     CHECK(HAS(whole, "p4 OK") && HAS(whole, "* SEARCH 1"));
     CHECK(strcmp(whole, bytes) == 0);
