@@ -351,6 +351,9 @@ void srv_mime_put(struct lwm_server *srv, int slot);
 int srv_search_get(struct lwm_server *srv);
 void srv_search_put(struct lwm_server *srv, int slot);
 uint32_t srv_now(struct lwm_server *srv);
+/** Send through the connection's transport (plain, or TLS later). */
+int srv_conn_send(struct lwm_server *srv, int slot, const uint8_t *p,
+                  size_t len);
 void srv_log(struct lwm_server *srv, int level, int conn, const char *msg);
 
 /* ------------------------------------------------ commands */

@@ -853,9 +853,8 @@ static void sess_flush(struct imap_sess *s)
     struct lwm_server *srv = &lwm_the_server;
     int k = sess_no(s);
     while (srv->tx_len[k] && s->conn) {
-        int r = srv->cfg->port->send(srv->cfg->port->ctx, s->conn,
-                                     srv->tx[k] + srv->tx_head[k],
-                                     srv->tx_len[k]);
+        int r = srv_conn_send(srv, k, srv->tx[k] + srv->tx_head[k],
+                              srv->tx_len[k]);
         if (r < 0) {
             /* the connection is dead: drop what is queued */
             srv->tx_len[k] = 0;

@@ -64,6 +64,16 @@ static struct imap_sess *slot_sess(struct lwm_server *srv, int slot)
     return &srv->sess[slot];
 }
 
+/* The transport under a session. Plain connections go straight to the
+ * port; the TLS layer (src/tls, next) goes here and in lwm_conn_input, so
+ * the IMAP code above never knows whether a connection is encrypted. */
+int srv_conn_send(struct lwm_server *srv, int slot, const uint8_t *p,
+                  size_t len)
+{
+    return srv->cfg->port->send(srv->cfg->port->ctx, srv->sess[slot].conn,
+                                p, len);
+}
+
 int lwm_conn_open(struct lwm_server *srv, void *conn, const char *peer)
 {
     int k;
