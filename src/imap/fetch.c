@@ -733,6 +733,7 @@ static int next_message(struct imap_sess *s)
         return 0;
     f->idx = idx;
     f->seq = seq;
+    f->epoch = srv_epoch(srv);
     f->have_sum = 0;
     f->seen_now = 0;
     if (lwm_msg_get(srv->store, s->view.mbox, idx, &f->msg) < 0)
@@ -764,8 +765,10 @@ static void refresh_message(struct imap_sess *s)
     struct lwm_store *st = st_of(s);
     struct lwm_msg m;
     int k;
-    if (!f->in_msg || f->gone)
-        return;
+    uint32_t epoch = srv_epoch(sess_srv(s));
+    if (!f->in_msg || f->gone || epoch == f->epoch)
+        return;                 /* nothing moved since the last step */
+    f->epoch = epoch;
     k = lwm_msg_find(st, s->view.mbox, f->msg.uid, 0);
     if (k < 0 || lwm_msg_get(st, s->view.mbox, (uint32_t)k, &m) < 0) {
         f->gone = 1;

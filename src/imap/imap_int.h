@@ -120,6 +120,7 @@ struct fetch_state {
     uint8_t have_sum;            /* 0 not read, 1 valid, 2 none/bad */
     uint8_t has_flags;           /* FLAGS is among the attributes */
     uint8_t gone;                /* the message was expunged mid-way */
+    uint32_t epoch;              /* srv_epoch() when msg was last found */
     uint32_t step_read;          /* flash bytes read in this step */
     uint16_t set_tok;
     struct lwm_msg msg;          /* the current message */
@@ -255,6 +256,7 @@ struct lwm_server {
     uint16_t nsess;
     uint8_t waiting;                     /* a step yielded: come back now */
     uint8_t res_wait;                    /* a step waits for a resource */
+    uint32_t changes;                    /* srv_changed & co. so far */
     struct imap_sess sess[LWM_MAX_SESSIONS];
     uint8_t rx[LWM_MAX_SESSIONS][LWM_IMAP_RXBUF];
     uint32_t rx_len[LWM_MAX_SESSIONS];
@@ -351,6 +353,9 @@ void srv_mime_put(struct lwm_server *srv, int slot);
 int srv_search_get(struct lwm_server *srv);
 void srv_search_put(struct lwm_server *srv, int slot);
 uint32_t srv_now(struct lwm_server *srv);
+/** Changes whenever a message may have gone or a body moved (a change
+ *  announced to sessions, a flash erase, a GC move). */
+uint32_t srv_epoch(struct lwm_server *srv);
 /** Send through the connection's transport (plain, or TLS later). */
 int srv_conn_send(struct lwm_server *srv, int slot, const uint8_t *p,
                   size_t len);

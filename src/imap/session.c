@@ -551,6 +551,7 @@ void srv_expunged(struct lwm_server *srv, int mbox, const uint32_t *uids,
                   uint32_t n)
 {
     int k;
+    srv->changes++;
     for (k = 0; k < LWM_MAX_SESSIONS; k++) {
         struct imap_sess *s = &srv->sess[k];
         uint32_t i, tries;
@@ -575,6 +576,7 @@ void srv_expunged(struct lwm_server *srv, int mbox, const uint32_t *uids,
 void srv_changed(struct lwm_server *srv, int mbox)
 {
     int k;
+    srv->changes++;
     for (k = 0; k < LWM_MAX_SESSIONS; k++) {
         struct imap_sess *s = &srv->sess[k];
         if (s->state == SS_SELECTED && s->view.mbox == mbox)
@@ -585,6 +587,7 @@ void srv_changed(struct lwm_server *srv, int mbox)
 void srv_mbox_gone(struct lwm_server *srv, int mbox)
 {
     int k;
+    srv->changes++;
     for (k = 0; k < LWM_MAX_SESSIONS; k++) {
         struct imap_sess *s = &srv->sess[k];
         if (s->state == SS_SELECTED && s->view.mbox == mbox) {

@@ -74,6 +74,12 @@ int srv_conn_send(struct lwm_server *srv, int slot, const uint8_t *p,
                                 p, len);
 }
 
+uint32_t srv_epoch(struct lwm_server *srv)
+{
+    const struct lwm_store_stats *st = &srv->store->st;
+    return srv->changes + st->erases + st->gc_moved_bodies;
+}
+
 int lwm_conn_open(struct lwm_server *srv, void *conn, const char *peer)
 {
     int k;
