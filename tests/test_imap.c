@@ -497,6 +497,37 @@ static void test_between_steps(void)
     fake_advance(LWM_IMAP_SEND_TIMEOUT_MS + 1000);
     fake_run();
     CHECK(b.closed);
+    /* 7: RENAME INBOX moves its messages: other sessions on INBOX hear
+     * of it as expunges and go on */
+    fake_close(&b);
+    memset(&b, 0, sizeof b);
+    login(&b, "alice", "secret1");
+    r = fake_cmd(&b, "b7", "b7 SELECT INBOX");
+    {
+        char want[32];
+        int nmsg = 0, ok = 1;
+        const char *e = r ? strstr(r, " EXISTS") : NULL;
+        if (e) {
+            while (e > r && e[-1] >= '0' && e[-1] <= '9')
+                e--;
+            nmsg = atoi(e);
+        }
+        CHECK(nmsg > 0);
+        r = fake_cmd(&a, "a16", "a16 RENAME INBOX OldInbox");
+        CHECK(HAS(r, "a16 OK"));
+        r = fake_cmd(&b, "b8", "b8 NOOP");
+        snprintf(want, sizeof want, "* 1 EXPUNGE");
+        for (i = 0; i < nmsg && ok; i++) {
+            const char *q = strstr(r ? r : "", want);
+            ok = q != NULL;
+            if (q)
+                r = q + 1;
+        }
+        CHECK(ok && !b.closed);
+        r = fake_cmd(&b, "b9", "b9 STATUS OldInbox (MESSAGES)");
+        snprintf(want, sizeof want, "(MESSAGES %d)", nmsg);
+        CHECK(HAS(r, want));
+    }
     fake_close(&a);
     fake_close(&b);
     fake_close(&bob);

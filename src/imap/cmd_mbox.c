@@ -355,6 +355,8 @@ int cmd_rename(struct imap_sess *s)
         return resp_tagged(s, "NO", "[NONEXISTENT] No such mailbox");
     if (lwm_mbox_find(srv->store, s->user, to, (size_t)tl) >= 0)
         return resp_tagged(s, "NO", "[ALREADYEXISTS] Target exists");
+    if (fl == 5 && m == lwm_mbox_find(srv->store, s->user, "INBOX", 5))
+        srv_all_expunged(srv, m, 0);    /* count what each view holds */
     r = lwm_mbox_rename(srv->store, s->user, from, (size_t)fl, to,
                         (size_t)tl);
     if (r < 0) {
@@ -362,15 +364,10 @@ int cmd_rename(struct imap_sess *s)
             return resp_tagged(s, "NO", "[CANNOT] Invalid mailbox name");
         return resp_store_err(s, r, "RENAME failed");
     }
-    /* renaming INBOX moved its messages: sessions with it open cannot
-     * follow that as expunges cheaply; they are told to reconnect */
-    if (fl == 5 && m == lwm_mbox_find(srv->store, s->user, "INBOX", 5)) {
-        if (s->state == SS_SELECTED && s->view.mbox == m) {
-            view_close(s);
-            s->state = SS_AUTH;
-        }
-        srv_mbox_gone(srv, m);
-    }
+    /* renaming INBOX moved all its messages away (RFC 3501 6.3.5): every
+     * session with INBOX open hears that all of them were expunged */
+    if (fl == 5 && m == lwm_mbox_find(srv->store, s->user, "INBOX", 5))
+        srv_all_expunged(srv, m, 1);
     return resp_tagged(s, "OK", "RENAME completed");
 }
 

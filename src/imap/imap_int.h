@@ -70,6 +70,7 @@ struct imap_view {
     uint32_t uidnext;            /* messages from here on not announced */
     uint32_t modseq;             /* flag changes up to here announced */
     uint32_t exists;             /* count last announced */
+    uint32_t all_gone;           /* RENAME INBOX: the count before it */
     uint32_t scan;               /* flag announcement resumes at this
                                     UID (0: from the start) */
     uint16_t nruns;
@@ -344,6 +345,9 @@ void view_close(struct imap_sess *s);
 /** Tell every session with mbox selected that these UIDs are gone. */
 void srv_expunged(struct lwm_server *srv, int mbox, const uint32_t *uids,
                   uint32_t n);
+/** Every message of mbox left it (RENAME INBOX): with apply 0, before
+ *  the change, each view notes its count; with 1, all are expunged. */
+void srv_all_expunged(struct lwm_server *srv, int mbox, int apply);
 /** Something changed in mbox (flags, new mail): wake IDLE sessions. */
 void srv_changed(struct lwm_server *srv, int mbox);
 /** The mailbox was deleted: sessions with it selected are ended. */

@@ -573,6 +573,33 @@ void srv_expunged(struct lwm_server *srv, int mbox, const uint32_t *uids,
     }
 }
 
+void srv_all_expunged(struct lwm_server *srv, int mbox, int apply)
+{
+    int k;
+    srv->changes++;
+    for (k = 0; k < LWM_MAX_SESSIONS; k++) {
+        struct imap_sess *s = &srv->sess[k];
+        struct imap_view *v = &s->view;
+        if (s->state != SS_SELECTED || v->mbox != mbox)
+            continue;
+        if (!apply) {
+            v->all_gone = view_count(s);
+            continue;
+        }
+        /* the mailbox is empty now: everything the client knows of is
+         * one run of expunged messages */
+        v->nruns = 0;
+        if (v->all_gone) {
+            v->runs[0].lo = 1;
+            v->runs[0].hi = v->uidnext ? v->uidnext - 1 : 1;
+            v->runs[0].n = v->all_gone;
+            v->nruns = 1;
+        }
+        v->all_gone = 0;
+        s->notify = 1;
+    }
+}
+
 void srv_changed(struct lwm_server *srv, int mbox)
 {
     int k;
