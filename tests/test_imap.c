@@ -497,6 +497,45 @@ static void test_between_steps(void)
     fake_advance(LWM_IMAP_SEND_TIMEOUT_MS + 1000);
     fake_run();
     CHECK(b.closed);
+    /* 8: a long HEADER.FIELDS section is refused, not a broken session;
+     * an unknown transfer encoding refuses BINARY before the message;
+     * NUL never appears in a {n} literal; a bad APPEND tail keeps the
+     * pipelined commands after it */
+    {
+        char line[3000];
+        size_t o = 0;
+        o += (size_t)snprintf(line + o, sizeof line - o,
+                              "a20 FETCH 1 (BODY.PEEK[HEADER.FIELDS (");
+        for (i = 0; i < 150; i++)
+            o += (size_t)snprintf(line + o, sizeof line - o, "X-Hdr-%d ", i);
+        snprintf(line + o, sizeof line - o, "Subject)])");
+        fake_cmd(&a, "a19", "a19 SELECT INBOX");
+        r = fake_cmd(&a, "a20", line);
+        CHECK(HAS(r, "a20 BAD") && !a.closed);
+        r = append(&a, "a21", "INBOX", "",
+                   "Subject: odd\r\nContent-Transfer-Encoding: x-weird\r\n"
+                   "\r\nabc\r\n");
+        CHECK(HAS(r, "a21 OK"));
+        r = fake_cmd(&a, "a22", "a22 FETCH * (FLAGS BINARY.SIZE[1] UID)");
+        CHECK(HAS(r, "a22 NO [UNKNOWN-CTE]") && !HAS(r, "BINARY.SIZE[1] )"));
+        {
+            static const char nulmsg[] =
+                "a23 APPEND INBOX ~{24+}\r\nSubject: a\0b\r\n\r\nbody\0x"
+                "\r\n\r\n";
+            fake_input(&a, nulmsg, sizeof nulmsg - 1);
+        }
+        r = fake_cmd(&a, "a24", "a24 FETCH * (BODY.PEEK[HEADER.FIELDS (Subject)] "
+                                "BODY.PEEK[TEXT])");
+        /* the reply is a C string: a NUL in it would cut it short */
+        CHECK(HAS(r, "a23 OK") && HAS(r, "a24 OK") &&
+              HAS(r, "Subject: a\x80" "b") && HAS(r, "body\x80" "x"));
+        fake_input(&a, "a25 APPEND INBOX {9000+}\r\n", 25);
+        memset(big, 'y', 9000);
+        fake_input(&a, big, 9000);
+        r = fake_cmd(&a, "a27", " junk\r\na26 NOOP\r\na27 NOOP");
+        CHECK(HAS(r, "a25 BAD") && HAS(r, "a26 OK") && HAS(r, "a27 OK"));
+    }
+
     /* 7: RENAME INBOX moves its messages: other sessions on INBOX hear
      * of it as expunges and go on */
     fake_close(&b);
