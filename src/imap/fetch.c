@@ -411,6 +411,29 @@ static int pump(struct imap_sess *s)
             room -= 64;         /* keep a little for the closing bytes */
         switch (f->src) {
         case SRC_MSG:
+            /* zero copy: with nothing queued and the flash memory-mapped,
+             * hand the port the flash bytes themselves, as long as it
+             * takes all of them (else the rest goes through the output
+             * buffer, so the port knows to wait for send room) */
+            if (!sess_srv(s)->tx_len[s->slot]) {
+                const uint8_t *fp;
+                int span = lwm_msg_ptr(st_of(s), &f->msg, f->off, &fp);
+                if (span > 0) {
+                    uint32_t k = f->left < (uint32_t)span ? f->left
+                                                          : (uint32_t)span;
+                    int r = memchr(fp, 0, k) ? 0
+                                             : srv_conn_send(sess_srv(s),
+                                                             s->slot, fp, k);
+                    if (r > 0) {
+                        f->off += (uint32_t)r;
+                        f->left -= (uint32_t)r;
+                        s->tx_ms = s->last_ms = srv_now(sess_srv(s));
+                        if ((uint32_t)r == k)
+                            continue;
+                    }
+                }
+            }
+            /* fall through */
         case SRC_SUM:
             want = f->left < room ? f->left : (uint32_t)room;
             n = f->src == SRC_MSG
