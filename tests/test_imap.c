@@ -248,6 +248,13 @@ static void test_messages(void)
                           "zebra");
     CHECK(HAS(r, "* ESEARCH (TAG \"o\") UID ALL 1,3 MIN 1 MAX 3 "
                  "COUNT 2"));
+    /* BODY looks at text parts, not inside attachments */
+    r = fake_cmd(&c, "o2", "o2 SEARCH BODY \"scan is attached\"");
+    CHECK(HAS(r, "* SEARCH 2\r\n"));
+    r = fake_cmd(&c, "o3", "o3 SEARCH BODY SGVsbG8");
+    CHECK(HAS(r, "* SEARCH\r\n"));
+    r = fake_cmd(&c, "o4", "o4 SEARCH TEXT application/pdf");
+    CHECK(HAS(r, "* SEARCH 2\r\n"));          /* part headers count */
     r = fake_cmd(&c, "p", "p SEARCH CHARSET KOI8-R ALL");
     CHECK(HAS(r, "p NO [BADCHARSET"));
     r = fake_cmd(&c, "q", "q SEARCH NOT SEEN");

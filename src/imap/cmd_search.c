@@ -7,11 +7,81 @@
 #include <string.h>
 
 #include "imap/imap_int.h"
+#include "util/lwm_util.h"
 
 /* Bytes read and messages looked at per step, so a search over a large
  * mailbox yields to the other sessions regularly. */
 #define SEARCH_STEP_BYTES 8192u
 #define SEARCH_STEP_MSGS  128u
+
+static int sum_read(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+    struct imap_sess *s = ctx;
+    return lwm_msg_summary(sess_srv(s)->store, &s->u.se.msg, off, buf, len);
+}
+
+/* The text of a message, for BODY and TEXT, is its header, the headers of
+ * its parts and the bodies of its text parts; attachments (a camera's
+ * base64 JPEG) are skipped, as Dovecot does. Ranges come from the part
+ * table stored at APPEND, in message order. Without one, everything is
+ * read. Sets se.off (1 + start) and se.r_end; 0 when there is no more. */
+static int next_range(struct imap_sess *s)
+{
+    uint8_t e[LWM_MIME_BLOB_ENT];
+    if (!s->u.se.nparts)
+        return 0;
+    while (s->u.se.part < s->u.se.nparts) {
+        uint32_t i = s->u.se.part, hoff, hlen, boff, blen;
+        uint8_t flags;
+        if (sum_read(s, LWM_MIME_BLOB_HDR + i * LWM_MIME_BLOB_ENT, e,
+                     sizeof e) != (int)sizeof e)
+            return 0;
+        hoff = lwm_get32(e);
+        hlen = lwm_get32(e + 4);
+        boff = lwm_get32(e + 8);
+        blen = lwm_get32(e + 12);
+        flags = e[28];
+        if (s->u.se.sub == 0) {
+            s->u.se.sub = 1;
+            if (hlen && boff + blen <= s->u.se.msg.size &&
+                hoff + hlen <= s->u.se.msg.size) {
+                s->u.se.off = hoff + 1;
+                s->u.se.r_end = hoff + hlen;
+                return 1;
+            }
+        }
+        s->u.se.sub = 0;
+        s->u.se.part++;
+        if (blen && (flags & LWM_MIME_F_TEXT) &&
+            !(flags & (LWM_MIME_F_MULTIPART | LWM_MIME_F_MESSAGE)) &&
+            boff + blen <= s->u.se.msg.size) {
+            s->u.se.off = boff + 1;
+            s->u.se.r_end = boff + blen;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Start feeding a message: by its part table when it has one */
+static void first_range(struct imap_sess *s)
+{
+    struct lwm_mime_sum sum;
+    s->u.se.nparts = 0;
+    s->u.se.part = 0;
+    s->u.se.sub = 0;
+    s->u.se.off = 1;
+    s->u.se.r_end = s->u.se.msg.size;
+    if (s->u.se.msg.sum_len &&
+        lwm_mime_sum_info(sum_read, s, s->u.se.msg.sum_len, &sum) == 0 &&
+        sum.msg_size == s->u.se.msg.size) {
+        s->u.se.nparts = sum.nparts;
+        if (!next_range(s)) {
+            s->u.se.off = 1;
+            s->u.se.r_end = 0;          /* nothing to read */
+        }
+    }
+}
 
 static int kw_lookup(void *ctx, const uint8_t *name, size_t len)
 {
@@ -157,18 +227,27 @@ static int search_step(struct imap_sess *s)
             m.size = s->u.se.msg.size;
             m.internal_date = s->u.se.msg.date;
             lwm_search_begin(p, &m, max_seq, max_uid);
-            s->u.se.off = 1;            /* 1 + bytes fed */
             s->u.se.cur = s->u.se.uid ? m.uid : m.seq;
+            first_range(s);             /* off = 1 + where to read */
             msgs++;
         }
         while (lwm_search_wants(p) != LWM_SEARCH_WANT_NONE &&
-               bytes < SEARCH_STEP_BYTES &&
-               s->u.se.off - 1 < s->u.se.msg.size) {
-            int n = lwm_msg_read(srv->store, &s->u.se.msg, s->u.se.off - 1,
-                                 chunk, sizeof chunk);
+               bytes < SEARCH_STEP_BYTES) {
+            uint32_t pos = s->u.se.off - 1, want = sizeof chunk;
+            int n;
+            if (pos >= s->u.se.r_end) {
+                if (!next_range(s)) {
+                    s->u.se.r_end = 0;
+                    break;              /* all of its text is read */
+                }
+                continue;
+            }
+            if (want > s->u.se.r_end - pos)
+                want = s->u.se.r_end - pos;
+            n = lwm_msg_read(srv->store, &s->u.se.msg, pos, chunk, want);
             if (n <= 0) {
                 /* unreadable: take what was read as the whole message */
-                s->u.se.off = s->u.se.msg.size + 1;
+                s->u.se.r_end = 0;
                 break;
             }
             lwm_search_feed(p, chunk, (size_t)n);
@@ -176,7 +255,7 @@ static int search_step(struct imap_sess *s)
             bytes += (uint32_t)n;
         }
         if (lwm_search_wants(p) != LWM_SEARCH_WANT_NONE &&
-            s->u.se.off - 1 < s->u.se.msg.size)
+            (s->u.se.r_end || s->u.se.off - 1 < s->u.se.r_end))
             return STEP_MORE;           /* this message goes on */
         if (lwm_search_result(p))
             report(s, s->u.se.cur);

@@ -236,6 +236,10 @@ struct imap_sess {
             uint8_t in_msg;
             uint32_t count, min, max;
             uint32_t cur;        /* seq or UID of the current message */
+            uint32_t r_end;      /* end of the byte range being fed */
+            uint16_t part;       /* next part table entry to look at */
+            uint16_t nparts;     /* 0: no part table, feed everything */
+            uint8_t sub;         /* 0: that part's header next, 1: body */
             uint32_t run_lo, run_hi; /* ESEARCH ALL: the open range */
             uint8_t any;
             struct lwm_msg msg;
