@@ -424,7 +424,7 @@ static int status_items(struct imap_sess *s, uint32_t t, uint32_t *end)
             return 0;
     }
     *end = last + 1;
-    return bits ? bits : 0x100;     /* an empty list is allowed */
+    return bits;                    /* 0: an empty list is a syntax error */
 }
 
 static void out_status(struct imap_sess *s, int m, int bits)

@@ -964,7 +964,10 @@ static int next_command(struct imap_sess *s)
         }
         /* a literal too big for any command but APPEND */
         out_tag(s);
-        out_str(s, "BAD [TOOBIG] Literal too large for this command\r\n");
+        out_str(s, cmd_is(s, "APPEND") && s->state == SS_NOAUTH
+                       ? "BAD Log in first\r\n"
+                       : "BAD [TOOBIG] Literal too large for this "
+                         "command\r\n");
         lit_refuse(s);
         s->sync_sent = 0;
         return 1;
