@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lwmtest  # noqa: E402
 from lwmtest import (Daemon, Raw, code_of, fetches, fetch_items, make_message,  # noqa: E402
                      mutf7_decode, mutf7_encode, parse, seqset, status_of,
-                     to_seqset)
+                     to_seqset, join_imaplib)
 
 LWMAILD = os.environ.get("LWMAILD", "")
 IO_TIMEOUT = lwmtest.IO_TIMEOUT
@@ -45,31 +45,6 @@ SPECIAL_USE = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash",
 
 
 # ------------------------------------------------------------ helpers
-
-def join_imaplib(data):
-    """imaplib's FETCH data (bytes and (header, literal) tuples) back into
-    whole '* n FETCH (...)' responses for lwmtest.parse."""
-    out = []
-    cur = b""
-    for el in data:
-        if el is None:
-            continue
-        if isinstance(el, tuple):
-            cur += el[0] + b"\r\n" + el[1]
-            continue
-        cur += el
-        out.append(cur)
-        cur = b""
-    if cur:
-        out.append(cur)
-    resp = []
-    for r in out:
-        m = re.match(rb"^(\d+) \(", r)
-        if not m:
-            raise AssertionError("unexpected FETCH data %r" % r[:200])
-        resp.append(b"* " + m.group(1) + b" FETCH " + r[len(m.group(1)) + 1:])
-    return resp
-
 
 def imaplib_fetch(M, seqs, items, uid=False):
     if uid:

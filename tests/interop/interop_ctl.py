@@ -32,7 +32,7 @@ import sys
 
 sys.dont_write_bytecode = True       # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lwmtest import make_message, fetches, IO_TIMEOUT  # noqa: E402
+from lwmtest import make_message, fetches, join_imaplib, IO_TIMEOUT  # noqa: E402
 
 
 def die(msg):
@@ -73,24 +73,6 @@ def subject_of(M, uid):
             m = re.search(rb"^Subject: *(.*?)\r?$", el[1], re.M | re.I)
             return m.group(1).decode() if m else ""
     return ""
-
-
-def join(data):
-    out, cur = [], b""
-    for el in data:
-        if el is None:
-            continue
-        if isinstance(el, tuple):
-            cur += el[0] + b"\r\n" + el[1]
-            continue
-        cur += el
-        out.append(cur)
-        cur = b""
-    resp = []
-    for r in out:
-        m = re.match(rb"^(\d+) ", r)
-        resp.append(b"* " + m.group(1) + b" FETCH " + r[len(m.group(1)) + 1:])
-    return fetches(resp)
 
 
 # ------------------------------------------------------------ Maildir
@@ -215,11 +197,11 @@ def main(argv):
                 die("no message %r in %s" % (argv[3], mailbox))
             if cmd == "flags":
                 typ, data = M.uid("FETCH", str(uid), "(FLAGS)")
-                d = list(join(data).values())[0]
+                d = list(fetches(join_imaplib(data)).values())[0]
                 print(" ".join(sorted(f.decode() for f in d["FLAGS"])) or "-")
             elif cmd == "body":
                 typ, data = M.uid("FETCH", str(uid), "(BODY.PEEK[])")
-                d = list(join(data).values())[0]
+                d = list(fetches(join_imaplib(data)).values())[0]
                 sys.stdout.buffer.write(d["BODY[]"])
             elif cmd == "store":
                 typ, data = M.uid("STORE", str(uid), argv[4], argv[5])

@@ -521,3 +521,28 @@ def make_message(subject, sender="Alice Example <alice@example.org>",
     hdr += list(extra_headers)
     return ("\r\n".join(hdr) + "\r\n\r\n").encode() + \
         (body.encode() if isinstance(body, str) else body)
+
+
+def join_imaplib(data):
+    """imaplib's FETCH data (bytes and (header, literal) tuples) back into
+    whole '* n FETCH (...)' responses for lwmtest.parse."""
+    out = []
+    cur = b""
+    for el in data:
+        if el is None:
+            continue
+        if isinstance(el, tuple):
+            cur += el[0] + b"\r\n" + el[1]
+            continue
+        cur += el
+        out.append(cur)
+        cur = b""
+    if cur:
+        out.append(cur)
+    resp = []
+    for r in out:
+        m = re.match(rb"^(\d+) \(", r)
+        if not m:
+            raise AssertionError("unexpected FETCH data %r" % r[:200])
+        resp.append(b"* " + m.group(1) + b" FETCH " + r[len(m.group(1)) + 1:])
+    return resp
