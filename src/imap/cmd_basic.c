@@ -299,8 +299,7 @@ void idle_done(struct imap_sess *s, const uint8_t *line, size_t len)
     s->step = NULL;
     s->cmd_len = 0;
     s->allow_expunge = 1;
-    if (len == 4 && (line[0] | 0x20) == 'd' && (line[1] | 0x20) == 'o' &&
-        (line[2] | 0x20) == 'n' && (line[3] | 0x20) == 'e')
+    if (len == 4 && imap_ieq(line, "DONE", 4))
         resp_tagged(s, "OK", "IDLE terminated");
     else
         resp_tagged(s, "BAD", "Expected DONE");

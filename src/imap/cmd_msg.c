@@ -38,19 +38,6 @@ static int sub_is(struct imap_sess *s, const char *word)
 
 /* ------------------------------------------------------------ STORE */
 
-static int ascii_ieq(const uint8_t *a, const char *b, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++) {
-        int x = a[i];
-        if (x >= 'a' && x <= 'z')
-            x -= 32;
-        if (x != b[i])
-            return 0;
-    }
-    return 1;
-}
-
 static int store_step(struct imap_sess *s)
 {
     struct lwm_server *srv = sess_srv(s);
@@ -139,9 +126,9 @@ int cmd_store(struct imap_sess *s)
         len--;
     }
     memset(&s->u.st, 0, sizeof s->u.st);
-    if (len == 12 && ascii_ieq(p, "FLAGS.SILENT", 12)) {
+    if (len == 12 && imap_ieq(p, "FLAGS.SILENT", 12)) {
         s->u.st.silent = 1;
-    } else if (!(len == 5 && ascii_ieq(p, "FLAGS", 5))) {
+    } else if (!(len == 5 && imap_ieq(p, "FLAGS", 5))) {
         return resp_tagged(s, "BAD", "Invalid STORE item");
     }
     if (s->view.readonly)

@@ -23,21 +23,6 @@ static struct lwm_store *st_of(struct imap_sess *s)
     return sess_srv(s)->store;
 }
 
-static int ieq(const uint8_t *a, const char *b, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++) {
-        int x = a[i], y = (unsigned char)b[i];
-        if (x >= 'a' && x <= 'z')
-            x -= 32;
-        if (y >= 'a' && y <= 'z')
-            y -= 32;
-        if (x != y)
-            return 0;
-    }
-    return 1;
-}
-
 /* ------------------------------------------------ parsing attributes */
 
 static int parse_u32(const uint8_t *p, size_t n, uint32_t *v)
@@ -91,16 +76,16 @@ static int parse_section(const uint8_t *base, uint32_t off, uint32_t len,
         return 0;
     if (binary)
         return -1;              /* BINARY takes part numbers only */
-    if (len - i == 4 && ieq(p + i, "TEXT", 4)) {
+    if (len - i == 4 && imap_ieq(p + i, "TEXT", 4)) {
         a->sec = SEC_TEXT;
-    } else if (len - i == 6 && ieq(p + i, "HEADER", 6)) {
+    } else if (len - i == 6 && imap_ieq(p + i, "HEADER", 6)) {
         a->sec = SEC_HEADER;
-    } else if (len - i == 4 && ieq(p + i, "MIME", 4) && a->npath) {
+    } else if (len - i == 4 && imap_ieq(p + i, "MIME", 4) && a->npath) {
         a->sec = SEC_MIME;
-    } else if (len - i > 14 && ieq(p + i, "HEADER.FIELDS", 13)) {
+    } else if (len - i > 14 && imap_ieq(p + i, "HEADER.FIELDS", 13)) {
         size_t j = i + 13;
         a->sec = SEC_FIELDS;
-        if (len - j > 4 && ieq(p + j, ".NOT", 4)) {
+        if (len - j > 4 && imap_ieq(p + j, ".NOT", 4)) {
             a->sec = SEC_FIELDS_NOT;
             j += 4;
         }
@@ -136,25 +121,25 @@ static int parse_att(struct imap_sess *s, const struct lwm_tok *t,
     if (t->type != LWM_TOK_ATOM)
         return -1;
     for (i = 0; i < sizeof simple / sizeof simple[0]; i++) {
-        if (strlen(simple[i].n) == n && ieq(p, simple[i].n, n)) {
+        if (strlen(simple[i].n) == n && imap_ieq(p, simple[i].n, n)) {
             a->kind = simple[i].kind;
             return 0;
         }
     }
     /* BODY[...], BODY.PEEK[...], BINARY[...], BINARY.PEEK[...],
      * BINARY.SIZE[...], each with an optional <origin.count> */
-    if (n > 5 && ieq(p, "BODY[", 5)) {
+    if (n > 5 && imap_ieq(p, "BODY[", 5)) {
         k = 5;
-    } else if (n > 10 && ieq(p, "BODY.PEEK[", 10)) {
+    } else if (n > 10 && imap_ieq(p, "BODY.PEEK[", 10)) {
         k = 10;
         a->flags |= FAF_PEEK;
-    } else if (n > 7 && ieq(p, "BINARY[", 7)) {
+    } else if (n > 7 && imap_ieq(p, "BINARY[", 7)) {
         k = 7;
         a->flags |= FAF_BINARY;
-    } else if (n > 12 && ieq(p, "BINARY.PEEK[", 12)) {
+    } else if (n > 12 && imap_ieq(p, "BINARY.PEEK[", 12)) {
         k = 12;
         a->flags |= FAF_BINARY | FAF_PEEK;
-    } else if (n > 12 && ieq(p, "BINARY.SIZE[", 12)) {
+    } else if (n > 12 && imap_ieq(p, "BINARY.SIZE[", 12)) {
         k = 12;
         a->flags |= FAF_BINARY | FAF_PEEK;
         a->kind = FA_BINARY_SIZE;
@@ -278,7 +263,7 @@ static int field_listed(struct imap_sess *s, const struct fetch_att *a)
             j = ++i;
             while (j < len && p[j] != '"')
                 j++;
-            if (j - i == n && ieq(p + i, name, n))
+            if (j - i == n && imap_ieq(p + i, name, n))
                 return 1;
             i = j + 1;
             continue;
@@ -286,7 +271,7 @@ static int field_listed(struct imap_sess *s, const struct fetch_att *a)
         j = i;
         while (j < len && p[j] != ' ')
             j++;
-        if (j - i == n && ieq(p + i, name, n))
+        if (j - i == n && imap_ieq(p + i, name, n))
             return 1;
         i = j;
     }

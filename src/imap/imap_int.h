@@ -282,6 +282,8 @@ void out_u32(struct imap_sess *s, uint32_t v);
 void out_u64(struct imap_sess *s, uint64_t v);
 void out_tag(struct imap_sess *s);
 int cmd_is(struct imap_sess *s, const char *word);
+/** a[0..n) equals b's first n bytes, ASCII letters folded */
+int imap_ieq(const uint8_t *a, const char *b, size_t n);
 void sess_open(struct imap_sess *s, void *conn);
 void sess_free(struct imap_sess *s);
 void sess_run(struct imap_sess *s);

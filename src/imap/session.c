@@ -32,6 +32,15 @@ static int lower(int c)
     return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
+int imap_ieq(const uint8_t *a, const char *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (lower(a[i]) != lower((unsigned char)b[i]))
+            return 0;
+    return 1;
+}
+
 /* ------------------------------------------------------------ output */
 
 size_t tx_free(struct imap_sess *s)
@@ -267,14 +276,9 @@ int tok_string(struct imap_sess *s, const struct lwm_tok *t, char *out,
 
 int tok_is(struct imap_sess *s, const struct lwm_tok *t, const char *word)
 {
-    const uint8_t *p = sess_rx(s) + t->off;
-    size_t i, n = strlen(word);
-    if (t->type != LWM_TOK_ATOM || t->len != n)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (lower(p[i]) != lower((unsigned char)word[i]))
-            return 0;
-    return 1;
+    size_t n = strlen(word);
+    return t->type == LWM_TOK_ATOM && t->len == n &&
+           imap_ieq(sess_rx(s) + t->off, word, n);
 }
 
 int tok_mbox(struct imap_sess *s, const struct lwm_tok *t, char *out,
@@ -751,14 +755,9 @@ static const struct cmd_def commands[] = {
 /* Is the command's name word (case-insensitive)? */
 int cmd_is(struct imap_sess *s, const char *word)
 {
-    const uint8_t *p = sess_rx(s) + s->cmd.name_off;
-    size_t i, n = strlen(word);
-    if (s->cmd.name_len != n)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (lower(p[i]) != lower((unsigned char)word[i]))
-            return 0;
-    return 1;
+    size_t n = strlen(word);
+    return s->cmd.name_len == n &&
+           imap_ieq(sess_rx(s) + s->cmd.name_off, word, n);
 }
 
 /* Drop n bytes from the front of the receive buffer */
