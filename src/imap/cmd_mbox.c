@@ -274,8 +274,7 @@ int cmd_expunge(struct imap_sess *s)
     if (s->view.readonly)
         return resp_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
     if (uid) {
-        uint8_t sorted;
-        if (view_set_check(s, 1, 1, &sorted) < 0)
+        if (view_set_check(s, 1, 1) < 0)
             return STEP_DONE;
         return start_expunge(s, 1, 0);
     }

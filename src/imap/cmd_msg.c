@@ -49,7 +49,7 @@ static int store_step(struct imap_sess *s)
         uint32_t c = s->u.st.emit;
         if (tx_free(s) < IMAP_TX_RESERVE)
             return STEP_MORE;
-        if (!view_set_next(s, s->u.st.set_tok, uid, s->u.st.sorted, &c,
+        if (!view_set_next(s, s->u.st.set_tok, uid, &c,
                            &idx, &seq)) {
             s->u.st.applied = 0;
             break;
@@ -75,7 +75,7 @@ static int store_step(struct imap_sess *s)
         struct lwm_mbox_info mi;
         int r;
         while (n < LWM_IMAP_BATCH &&
-               view_set_next(s, s->u.st.set_tok, uid, s->u.st.sorted, &c,
+               view_set_next(s, s->u.st.set_tok, uid, &c,
                              &idx, &seq)) {
             const struct lwm_msg_ent *e =
                 lwm_msg_entry(srv->store, s->view.mbox, idx);
@@ -108,11 +108,10 @@ int cmd_store(struct imap_sess *s)
     const struct lwm_tok *item;
     const uint8_t *p;
     size_t len;
-    uint8_t sorted;
     int r, op;
     if (n < a + 3)
         return resp_tagged(s, "BAD", "STORE needs a set, an item and flags");
-    if (view_set_check(s, (uint16_t)a, (int)a, &sorted) < 0)
+    if (view_set_check(s, (uint16_t)a, (int)a) < 0)
         return STEP_DONE;
     item = &s->toks[a + 1];
     if (item->type != LWM_TOK_ATOM)
@@ -152,7 +151,6 @@ int cmd_store(struct imap_sess *s)
     s->u.st.op = (uint8_t)op;
     s->u.st.set_tok = (uint16_t)a;
     s->u.st.uid = (uint8_t)a;
-    s->u.st.sorted = sorted;
     s->step = store_step;
     return STEP_MORE;
 }
@@ -317,7 +315,7 @@ static int copy_step(struct imap_sess *s)
     while (n < max &&
            (s->u.st.nur ? ur_next(s, &c, &idx)
                         : view_set_next(s, s->u.st.set_tok, uid,
-                                        s->u.st.sorted, &c, &idx, &seq))) {
+                                        &c, &idx, &seq))) {
         const struct lwm_msg_ent *e =
             lwm_msg_entry(srv->store, s->view.mbox, idx);
         /* copies made by this very command (into the same mailbox) are
@@ -367,11 +365,10 @@ int cmd_copy(struct imap_sess *s)
 {
     char name[LWM_MBOX_NAME_MAX + 1];
     uint32_t a = arg0(s);
-    uint8_t sorted;
     int dst, move = sub_is(s, "MOVE"), nl;
     if (s->cmd.ntoks != a + 2)
         return resp_tagged(s, "BAD", "Expected a set and a mailbox");
-    if (view_set_check(s, (uint16_t)a, (int)a, &sorted) < 0)
+    if (view_set_check(s, (uint16_t)a, (int)a) < 0)
         return STEP_DONE;
     nl = tok_mbox(s, &s->toks[a + 1], name, sizeof name);
     if (nl < 0)
@@ -384,7 +381,6 @@ int cmd_copy(struct imap_sess *s)
     memset(&s->u.st, 0, sizeof s->u.st);
     s->u.st.set_tok = (uint16_t)a;
     s->u.st.uid = (uint8_t)a;
-    s->u.st.sorted = sorted;
     s->u.st.dst = dst;
     s->u.st.move = (uint8_t)move;
     {

@@ -736,7 +736,7 @@ static int next_message(struct imap_sess *s)
     struct fetch_state *f = &s->u.f;
     struct lwm_server *srv = sess_srv(s);
     uint32_t idx, seq;
-    if (!view_set_next(s, f->set_tok, f->uid, f->sorted, &f->cursor, &idx,
+    if (!view_set_next(s, f->set_tok, f->uid, &f->cursor, &idx,
                        &seq))
         return 0;
     f->idx = idx;
@@ -861,16 +861,14 @@ int cmd_fetch(struct imap_sess *s)
 {
     struct fetch_state *f = &s->u.f;
     uint32_t a = cmd_is(s, "UID") ? 1u : 0u, n = s->cmd.ntoks, i;
-    uint8_t sorted;
     int has_uid = 0, r;
     if (n < a + 2)
         return resp_tagged(s, "BAD", "FETCH needs a set and attributes");
-    if (view_set_check(s, (uint16_t)a, (int)a, &sorted) < 0)
+    if (view_set_check(s, (uint16_t)a, (int)a) < 0)
         return STEP_DONE;
     memset(f, 0, sizeof *f);
     f->set_tok = (uint16_t)a;
     f->uid = (uint8_t)a;
-    f->sorted = sorted;
     if (s->toks[a + 1].type == LWM_TOK_LIST) {
         if (s->toks[a + 1].len != n - 1)
             return resp_tagged(s, "BAD", "Unexpected FETCH arguments");

@@ -117,7 +117,6 @@ struct fetch_state {
     uint8_t in_msg;              /* "* n FETCH (" sent */
     uint8_t set_seen;            /* a non-PEEK body part was asked for */
     uint8_t seen_now;            /* \Seen was set on the current message */
-    uint8_t sorted;              /* the set is ascending */
     uint8_t have_sum;            /* 0 not read, 1 valid, 2 none/bad */
     uint8_t has_flags;           /* FLAGS is among the attributes */
     uint8_t gone;                /* the message was expunged mid-way */
@@ -212,7 +211,6 @@ struct imap_sess {
             uint8_t uid;
             uint8_t silent;
             uint8_t op;
-            uint8_t sorted;
             uint32_t flags;
             int dst;             /* COPY/MOVE target slot */
             uint32_t dst_first, dst_last, src_lo, src_hi;
@@ -336,11 +334,9 @@ uint32_t view_idx_seq(struct imap_sess *s, uint32_t idx);
 /** Next message of a sequence set (seq or UID) after *cursor: returns 1
  *  and the store index/seq, 0 at the end. */
 int view_set_next(struct imap_sess *s, uint16_t set_tok, int uid,
-                  int sorted, uint32_t *cursor, uint32_t *idx,
-                  uint32_t *seq);
+                  uint32_t *cursor, uint32_t *idx, uint32_t *seq);
 /** Validate a sequence set token for the view: 0 ok, else BAD sent */
-int view_set_check(struct imap_sess *s, uint16_t tok, int uid,
-                   uint8_t *sorted);
+int view_set_check(struct imap_sess *s, uint16_t tok, int uid);
 /** Untagged updates (EXPUNGE if allowed, FETCH FLAGS, EXISTS); returns
  *  STEP_DONE when everything is announced, STEP_MORE if out of room. */
 int view_announce(struct imap_sess *s, int allow_expunge);

@@ -406,30 +406,23 @@ static uint32_t view_star(struct imap_sess *s, int uid)
     return e ? e->uid : 0;
 }
 
-int view_set_check(struct imap_sess *s, uint16_t tok, int uid,
-                   uint8_t *sorted)
+int view_set_check(struct imap_sess *s, uint16_t tok, int uid)
 {
     const struct lwm_tok *t = &s->toks[tok];
     const uint8_t *p = sess_rx(s) + t->off;
     struct lwm_seqset_it it;
-    uint32_t lo, hi, prev = 0, star;
-    int first = 1;
+    uint32_t lo, hi, star;
     if (t->type != LWM_TOK_ATOM || !lwm_seqset_valid(p, t->len, 0)) {
         resp_tagged(s, "BAD", "Invalid sequence set");
         return -1;
     }
     star = view_star(s, uid);
-    *sorted = 1;
     lwm_seqset_begin(&it, p, t->len, star);
     while (lwm_seqset_next(&it, &lo, &hi)) {
         if (!uid && (hi > star || lo == 0)) {
             resp_tagged(s, "BAD", "Message sequence number out of range");
             return -1;
         }
-        if (!first && lo <= prev)
-            *sorted = 0;
-        prev = hi;
-        first = 0;
     }
     return 0;
 }
@@ -454,12 +447,10 @@ static uint32_t set_next_after(struct imap_sess *s, uint16_t tok,
 }
 
 int view_set_next(struct imap_sess *s, uint16_t set_tok, int uid,
-                  int sorted, uint32_t *cursor, uint32_t *idx,
-                  uint32_t *seq)
+                  uint32_t *cursor, uint32_t *idx, uint32_t *seq)
 {
     struct lwm_store *st = sess_srv(s)->store;
     uint32_t star = view_star(s, uid);
-    (void)sorted;               /* set_next_after is correct either way */
     for (;;) {
         uint32_t n = set_next_after(s, set_tok, star, *cursor);
         if (!n)
