@@ -400,7 +400,8 @@ class Lwmaild(Server):
             [self.binary, "--imap", HOST + ":0",
              "--flash", os.path.join(self.workdir, "flash.img"),
              "--flash-size", "64M", "--block-size", "64K",
-             "--user", "%s:%s" % (USER, PASSWORD)],
+             "--user", "%s:%s" % (USER, PASSWORD),
+             "--allow-plaintext-auth"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=self.errf)
         deadline = time.monotonic() + 30

@@ -160,7 +160,7 @@
 
 /** Idle time before login, ms. */
 #ifndef LWM_IMAP_PREAUTH_TIMEOUT_MS
-#define LWM_IMAP_PREAUTH_TIMEOUT_MS 60000UL
+#define LWM_IMAP_PREAUTH_TIMEOUT_MS 30000UL
 #endif
 
 /** Idle time after login, ms (RFC 9051 5.4: at least 30 minutes; IDLE
@@ -178,6 +178,102 @@
 /** Largest message APPEND accepts (advertised as APPENDLIMIT). */
 #ifndef LWM_IMAP_APPENDLIMIT
 #define LWM_IMAP_APPENDLIMIT LWM_MSG_SIZE_MAX
+#endif
+
+/* ---------------------------------------------------------------- TLS */
+
+/** Build the TLS layer (src/tls, mbedTLS). 0 builds a plaintext-only core
+ *  that needs no mbedTLS (STARTTLS is then not offered). */
+#ifndef LWM_TLS
+#define LWM_TLS 1
+#endif
+
+/** Sessions that may use TLS at once (IMAPS or after STARTTLS). Each has
+ *  its record buffers in a static pool: 16,429 + LWM_TLS_OUT_LEN + 45
+ *  bytes, plus sizeof(mbedtls_ssl_context) (about 380 B on x86-64, 200 B
+ *  on Cortex-M). A TLS connection beyond this many is closed. */
+#ifndef LWM_TLS_SESSIONS
+#define LWM_TLS_SESSIONS LWM_MAX_SESSIONS
+#endif
+
+/** Plaintext bytes per outgoing TLS record (mbedTLS's
+ *  MBEDTLS_SSL_OUT_CONTENT_LEN): the output record buffer of every TLS
+ *  session. Bigger records cost RAM and make bulk FETCH faster. The
+ *  certificate chain must fit in one record. 2048 to 16384. Incoming
+ *  records are always accepted up to 16,384 bytes (clients do not
+ *  negotiate smaller ones). */
+#ifndef LWM_TLS_OUT_LEN
+#define LWM_TLS_OUT_LEN 4096
+#endif
+
+/** Handshakes in progress at once; one more waits (its bytes stay unread)
+ *  until one ends. A handshake's peak use of the small-object arena is
+ *  about 5 KB over its record buffers. */
+#ifndef LWM_TLS_HANDSHAKES
+#define LWM_TLS_HANDSHAKES 4
+#endif
+
+/** The mbedTLS small-object arena (MBEDTLS_MEMORY_BUFFER_ALLOC_C over a
+ *  static array), bytes: keys, certificates, handshake state. Record
+ *  buffers are not in it. A handshake that cannot get memory fails alone. */
+#ifndef LWM_TLS_ARENA
+#define LWM_TLS_ARENA (8192 + 6144 * LWM_TLS_HANDSHAKES + 1024 * LWM_TLS_SESSIONS)
+#endif
+
+/** A TLS handshake must be done within this many ms of its start. */
+#ifndef LWM_TLS_HANDSHAKE_TIMEOUT_MS
+#define LWM_TLS_HANDSHAKE_TIMEOUT_MS 20000UL
+#endif
+
+/** Largest DER certificate chain / private key kept (configured or
+ *  generated), bytes; held in RAM for the server's life. */
+#ifndef LWM_TLS_CERT_MAX
+#define LWM_TLS_CERT_MAX 4096
+#endif
+#ifndef LWM_TLS_KEY_MAX
+#define LWM_TLS_KEY_MAX 2048
+#endif
+
+/* ---------------------------------------------------------------- auth */
+
+/** PBKDF2-HMAC-SHA256 iterations done per server poll while a login is
+ *  being checked (each is two SHA-256 compressions; 1,000 take about
+ *  2 ms on a PC and 40 ms on a 100 MHz Cortex-M4). */
+#ifndef LWM_AUTH_PBKDF2_STEP
+#define LWM_AUTH_PBKDF2_STEP 1000
+#endif
+
+/** Failed logins remembered per client address (16 bytes each): a failed
+ *  attempt is answered after LWM_AUTH_FAIL_DELAY_MS; after
+ *  LWM_AUTH_FREE_FAILS failures the address is locked out for a time that
+ *  doubles with each further failure, up to LWM_AUTH_LOCK_MAX_MS. When the
+ *  table is full, the entry with the fewest failures gives way, so a flood
+ *  of new addresses cannot push out the ones that matter. */
+#ifndef LWM_AUTH_THROTTLE_ENTRIES
+#define LWM_AUTH_THROTTLE_ENTRIES 32
+#endif
+#ifndef LWM_AUTH_FREE_FAILS
+#define LWM_AUTH_FREE_FAILS 3
+#endif
+#ifndef LWM_AUTH_FAIL_DELAY_MS
+#define LWM_AUTH_FAIL_DELAY_MS 1000UL
+#endif
+#ifndef LWM_AUTH_LOCK_MIN_MS
+#define LWM_AUTH_LOCK_MIN_MS 2000UL
+#endif
+#ifndef LWM_AUTH_LOCK_MAX_MS
+#define LWM_AUTH_LOCK_MAX_MS (15UL * 60UL * 1000UL)
+#endif
+
+/** Sessions not yet logged in, at most (all addresses together); a new
+ *  connection beyond it pushes out the oldest one. */
+#ifndef LWM_MAX_PREAUTH
+#define LWM_MAX_PREAUTH (LWM_MAX_SESSIONS / 2)
+#endif
+
+/** Sessions not yet logged in from one address; more are refused. */
+#ifndef LWM_MAX_PREAUTH_PER_ADDR
+#define LWM_MAX_PREAUTH_PER_ADDR 2
 #endif
 
 #endif /* LWM_OPTS_H */

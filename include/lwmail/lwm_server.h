@@ -35,7 +35,7 @@
 #include "lwm_store.h"
 
 /** The server's version (ID, --version). */
-#define LWM_VERSION "0.3.0"
+#define LWM_VERSION "0.4.0"
 
 /** Log levels (syslog's numbering). */
 #define LWM_LOG_ERR     3
@@ -63,6 +63,10 @@ struct lwm_port {
     int64_t (*unix_time)(void *ctx);
     /** One log line (no newline); conn is < 0 when not about a session. */
     void (*log)(void *ctx, int level, int conn, const char *msg);
+    /** Fill buf with len bytes from a cryptographically strong source
+     *  (TLS keys, certificate generation, password salts); 0 on success.
+     *  Required when the server is configured for TLS. */
+    int (*entropy)(void *ctx, uint8_t *buf, size_t len);
 };
 
 /** A user as configured (the next issue replaces clear passwords with
@@ -72,13 +76,50 @@ struct lwm_user_cfg {
     const char *password;
 };
 
+/** TLS configuration. With cert == NULL the server uses the certificate
+ *  kept in the store, generating a self-signed ECDSA P-256 one on first
+ *  start (see docs/DESIGN.md, "TLS"). Otherwise cert is a PEM chain
+ *  (NUL-terminated, len counting the NUL) or one DER certificate, and key
+ *  its private key, PEM or DER; the buffers may be freed after
+ *  lwm_server_init. */
+struct lwm_tls_cfg {
+    const uint8_t *cert;
+    size_t cert_len;
+    const uint8_t *key;
+    size_t key_len;
+};
+
 /** Server configuration; the caller's, read at lwm_server_init. */
 struct lwm_server_cfg {
     struct lwm_store *store;        /* mounted */
     const struct lwm_port *port;
     const struct lwm_user_cfg *users;
     uint32_t nusers;
-    const char *hostname;           /* for the greeting; may be NULL */
+    const char *hostname;           /* greeting, certificate; may be NULL */
+    /** NULL: no TLS (then neither STARTTLS nor LWM_CONN_TLS work). */
+    const struct lwm_tls_cfg *tls;
+    /** Allow LOGIN and AUTHENTICATE PLAIN on connections without TLS. For
+     *  loopback and tests only: on a LAN it sends passwords in clear. */
+    int allow_plaintext_auth;
+};
+
+/** lwm_conn_open flags */
+#define LWM_CONN_TLS 0x01   /* implicit TLS (port 993): handshake first */
+
+/** TLS figures (lwm_server_tls_stats). Arena bytes count what mbedTLS
+ *  holds in the small-object arena (record buffers are in static pools). */
+struct lwm_tls_stats {
+    uint32_t arena_size;
+    uint32_t arena_used;        /* now */
+    uint32_t arena_idle;        /* right after init: the certificate, key */
+    uint32_t arena_peak;        /* high-water mark since init */
+    uint32_t alloc_fails;       /* arena or pool exhausted */
+    uint32_t sessions;          /* TLS sessions open now */
+    uint32_t handshakes;        /* in progress now */
+    uint32_t handshakes_ok;     /* completed since init */
+    uint32_t handshakes_failed;
+    uint32_t last_handshake_ms; /* duration of the latest completed one */
+    uint8_t cert_sha256[32];    /* fingerprint of the server certificate */
 };
 
 struct lwm_server;   /* opaque; one static instance lives in the core
@@ -93,10 +134,14 @@ struct lwm_server;   /* opaque; one static instance lives in the core
 struct lwm_server *lwm_server_init(const struct lwm_server_cfg *cfg,
                                    int *err);
 
-/** A connection was accepted. Returns its slot (>= 0), or < 0 when all
- *  slots are taken: the core has then already sent "* BYE" through
- *  send() and called close(). */
-int lwm_conn_open(struct lwm_server *srv, void *conn, const char *peer);
+/** A connection was accepted. peer is the client's address as text
+ *  (no port): logs, and login throttling per address. flags: LWM_CONN_TLS
+ *  for an implicit-TLS listener. Returns its slot (>= 0), or < 0 when it
+ *  is refused (all slots taken, too many unauthenticated sessions from
+ *  that address, no TLS session free): the core has then already said
+ *  why where it could and called close(). */
+int lwm_conn_open(struct lwm_server *srv, void *conn, const char *peer,
+                  unsigned flags);
 
 /** How many bytes the slot can take now (0: stop reading for a while). */
 size_t lwm_conn_rx_room(struct lwm_server *srv, int slot);
@@ -118,6 +163,9 @@ void lwm_conn_gone(struct lwm_server *srv, int slot);
  *  steps, IDLE pushes). Returns how many milliseconds the port may wait
  *  for network events before calling again: 0 while work is pending. */
 int lwm_server_poll(struct lwm_server *srv);
+
+/** TLS figures; 0 if the server has no TLS. */
+int lwm_server_tls_stats(struct lwm_server *srv, struct lwm_tls_stats *st);
 
 /** Log out every session ("* BYE"), abort open appends. The store stays
  *  mounted and consistent. */

@@ -5,16 +5,17 @@
  * that behaves like NOR flash (lwm_nor, mmap'ed), the wall clock, and
  * logging to stderr or syslog. Everything else is the portable core.
  *
- *   lwmaild [--config FILE] [--imap ADDR:PORT]... [--flash PATH]
- *           [--flash-size BYTES] [--block-size BYTES]
+ *   lwmaild [--config FILE] [--imap ADDR:PORT]... [--imaps ADDR:PORT]...
+ *           [--cert FILE --key FILE] [--allow-plaintext-auth]
+ *           [--flash PATH] [--flash-size BYTES] [--block-size BYTES]
  *           [--user NAME:PASSWORD]... [--hostname NAME] [--syslog]
  *           [--log-level LEVEL] [--format] [--help] [--version]
  *
  * The configuration file has one "key = value" per line, with the same
- * keys as the long options (imap, flash, flash-size, block-size, user,
- * hostname, log-level, syslog); "#" starts a comment. Command-line options
- * come after the file, and --imap/--user given on the command line
- * replace the file's.
+ * keys as the long options (imap, imaps, cert, key, allow-plaintext-auth,
+ * flash, flash-size, block-size, user, hostname, log-level, syslog); "#"
+ * starts a comment. Command-line options come after the file, and
+ * --imap/--imaps/--user given on the command line replace the file's.
  */
 #define _GNU_SOURCE /* accept4, SOCK_NONBLOCK */
 #include <arpa/inet.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -51,10 +53,19 @@ struct conn {
     char peer[64];
 };
 
+/* A PEM or DER file read whole (certificate chain or private key) */
+#define PEM_MAX 16384
+static struct lwm_tls_cfg tls_cfg;
+static uint8_t cert_buf[PEM_MAX], key_buf[PEM_MAX];
+
 static struct {
     /* configuration */
     char imap[MAX_LISTEN][64];
     int nimap;
+    char imaps[MAX_LISTEN][64];
+    int nimaps;
+    char cert[512], key[512];
+    int allow_plaintext_auth;
     char flash[512];
     uint64_t flash_size;
     uint32_t block_size;
@@ -66,7 +77,9 @@ static struct {
     int use_syslog;
     int format;
     /* run time */
-    int lfd[MAX_LISTEN];
+    int lfd[2 * MAX_LISTEN];
+    unsigned lflags[2 * MAX_LISTEN];        /* LWM_CONN_TLS */
+    int nlisten;
     struct conn conns[CONN_SLOTS];
     struct lwm_server *srv;
 } g;
@@ -163,6 +176,22 @@ static void port_log(void *ctx, int level, int conn, const char *msg)
         logf_(level, "%s", msg);
 }
 
+static int port_entropy(void *ctx, uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    while (len) {
+        ssize_t r = getrandom(buf, len, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        buf += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
 static const struct lwm_port port = {
     .ctx = NULL,
     .send = port_send,
@@ -170,6 +199,7 @@ static const struct lwm_port port = {
     .now_ms = port_now_ms,
     .unix_time = port_time,
     .log = port_log,
+    .entropy = port_entropy,
 };
 
 /* ------------------------------------------------------------ config */
@@ -179,9 +209,18 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: lwmaild [options]\n"
         "  --config FILE         read options from FILE (key = value)\n"
-        "  --imap ADDR:PORT      listen for IMAP (repeatable; [::1]:PORT for\n"
-        "                        IPv6; port 0 picks a free one); default\n"
-        "                        127.0.0.1:1143\n"
+        "  --imap ADDR:PORT      listen for IMAP with STARTTLS (repeatable;\n"
+        "                        [::1]:PORT for IPv6; port 0 picks a free\n"
+        "                        one)\n"
+        "  --imaps ADDR:PORT     listen for IMAP over implicit TLS (repeatable)\n"
+        "                        with neither option: 127.0.0.1:1143 and\n"
+        "                        127.0.0.1:1993\n"
+        "  --cert FILE           TLS certificate chain, PEM (default: a self-\n"
+        "                        signed one made on first start, kept in\n"
+        "                        the flash image)\n"
+        "  --key FILE            its private key, PEM\n"
+        "  --allow-plaintext-auth  allow LOGIN without TLS: for loopback and\n"
+        "                        tests only, it sends passwords in clear\n"
         "  --flash PATH          flash image file (created and formatted if\n"
         "                        missing); default lwmail-flash.img\n"
         "  --flash-size BYTES    image size for a new image (K/M suffix);\n"
@@ -229,14 +268,27 @@ static int set_option(const char *key, const char *val, int *imap_reset,
                       int *user_reset)
 {
     uint64_t v;
-    if (!strcmp(key, "imap")) {
+    if (!strcmp(key, "imap") || !strcmp(key, "imaps")) {
+        int tls = key[4] == 's';
         if (*imap_reset) {
-            g.nimap = 0;
+            g.nimap = g.nimaps = 0;
             *imap_reset = 0;
         }
-        if (g.nimap == MAX_LISTEN || strlen(val) >= sizeof g.imap[0])
+        if ((tls ? g.nimaps : g.nimap) == MAX_LISTEN ||
+            strlen(val) >= sizeof g.imap[0])
             return -1;
-        strcpy(g.imap[g.nimap++], val);
+        if (tls)
+            strcpy(g.imaps[g.nimaps++], val);
+        else
+            strcpy(g.imap[g.nimap++], val);
+    } else if (!strcmp(key, "cert") || !strcmp(key, "key")) {
+        char *dst = key[0] == 'c' ? g.cert : g.key;
+        if (strlen(val) >= sizeof g.cert)
+            return -1;
+        strcpy(dst, val);
+    } else if (!strcmp(key, "allow-plaintext-auth")) {
+        g.allow_plaintext_auth = !strcmp(val, "1") || !strcmp(val, "yes") ||
+                                 !strcmp(val, "true");
     } else if (!strcmp(key, "flash")) {
         if (strlen(val) >= sizeof g.flash)
             return -1;
@@ -332,6 +384,28 @@ static int read_config(const char *path)
     return 0;
 }
 
+/* Read a certificate or key file whole; PEM gets its terminating NUL
+ * counted, as mbedTLS wants. */
+static int read_pem(const char *path, uint8_t *buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+    if (!f) {
+        logf_(LWM_LOG_ERR, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    n = fread(buf, 1, PEM_MAX - 1, f);
+    if (!feof(f)) {
+        logf_(LWM_LOG_ERR, "%s: larger than %d bytes", path, PEM_MAX - 1);
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    buf[n] = 0;
+    *len = strstr((char *)buf, "-----BEGIN") ? n + 1 : n;
+    return 0;
+}
+
 /* ------------------------------------------------------------ sockets */
 
 static int listen_on(const char *spec, char *shown, size_t cap)
@@ -404,6 +478,10 @@ static void accept_one(int lfd)
     char addr[INET6_ADDRSTRLEN] = "?";
     struct conn *c = NULL;
     int fd, i, one = 1;
+    unsigned flags = 0;
+    for (i = 0; i < g.nlisten; i++)
+        if (g.lfd[i] == lfd)
+            flags = g.lflags[i];
     fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
                  SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
@@ -429,7 +507,7 @@ static void accept_one(int lfd)
     c->fd = fd;
     snprintf(c->peer, sizeof c->peer, "%s", addr);
     c->slot = -1;
-    c->slot = lwm_conn_open(g.srv, c, c->peer);
+    c->slot = lwm_conn_open(g.srv, c, c->peer, flags);
     /* a refused connection was closed by the core through port_close */
 }
 
@@ -505,8 +583,6 @@ int main(int argc, char **argv)
     g.block_size = 0;           /* chosen from the size unless given */
     g.log_level = LWM_LOG_INFO;
     strcpy(g.flash, "lwmail-flash.img");
-    strcpy(g.imap[0], "127.0.0.1:1143");
-    g.nimap = 1;
 
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -537,6 +613,10 @@ int main(int argc, char **argv)
             g.format = 1;
             continue;
         }
+        if (!strcmp(a, "--allow-plaintext-auth")) {
+            g.allow_plaintext_auth = 1;
+            continue;
+        }
         if (strncmp(a, "--", 2) || i + 1 >= argc ||
             set_option(a + 2, argv[i + 1], &ir, &ur) < 0) {
             fprintf(stderr, "lwmaild: bad option or value: %s\n", a);
@@ -554,30 +634,58 @@ int main(int argc, char **argv)
     if (open_store() < 0)
         return 1;
 
+    if (!g.nimap && !g.nimaps) {
+        strcpy(g.imap[g.nimap++], "127.0.0.1:1143");
+        strcpy(g.imaps[g.nimaps++], "127.0.0.1:1993");
+    }
+    if (!g.cert[0] != !g.key[0]) {
+        logf_(LWM_LOG_ERR, "--cert and --key go together");
+        return 2;
+    }
+    if (g.cert[0]) {
+        if (read_pem(g.cert, cert_buf, &tls_cfg.cert_len) < 0 ||
+            read_pem(g.key, key_buf, &tls_cfg.key_len) < 0)
+            return 1;
+        tls_cfg.cert = cert_buf;
+        tls_cfg.key = key_buf;
+    }
+    if (g.allow_plaintext_auth)
+        logf_(LWM_LOG_WARNING, "plaintext logins allowed without TLS: "
+              "for loopback and tests only");
+
     memset(&cfg, 0, sizeof cfg);
+    cfg.tls = &tls_cfg;
+    cfg.allow_plaintext_auth = g.allow_plaintext_auth;
     cfg.store = &store;
     cfg.port = &port;
     cfg.users = g.users;
     cfg.nusers = (uint32_t)g.nusers;
     cfg.hostname = g.hostname[0] ? g.hostname : NULL;
     g.srv = lwm_server_init(&cfg, &err);
+    /* the key is parsed: no copy stays in this process's data */
+    memset(key_buf, 0, sizeof key_buf);
     if (!g.srv) {
         logf_(LWM_LOG_ERR, "server init: %s", lwm_strerror(err));
         return 1;
     }
     for (i = 0; i < CONN_SLOTS; i++)
         g.conns[i].fd = -1;
-    for (i = 0; i < g.nimap; i++) {
+    for (i = 0; i < g.nimap + g.nimaps; i++) {
         char shown[96];
-        g.lfd[i] = listen_on(g.imap[i], shown, sizeof shown);
-        if (g.lfd[i] < 0) {
-            logf_(LWM_LOG_ERR, "cannot listen on %s: %s", g.imap[i],
+        int tls = i >= g.nimap;
+        const char *spec = tls ? g.imaps[i - g.nimap] : g.imap[i];
+        int fd = listen_on(spec, shown, sizeof shown);
+        if (fd < 0) {
+            logf_(LWM_LOG_ERR, "cannot listen on %s: %s", spec,
                   strerror(errno));
             return 1;
         }
-        logf_(LWM_LOG_NOTICE, "IMAP listening on %s", shown);
+        g.lfd[g.nlisten] = fd;
+        g.lflags[g.nlisten++] = tls ? LWM_CONN_TLS : 0;
+        logf_(LWM_LOG_NOTICE, "%s listening on %s",
+              tls ? "IMAPS" : "IMAP", shown);
         /* machine-readable too, for scripts and tests */
-        printf("imap %s\n", shown);
+        printf("%s %s\n", tls ? "imaps" : "imap", shown);
     }
     fflush(stdout);
 
@@ -597,11 +705,11 @@ int main(int argc, char **argv)
     }
 
     while (!stop_signal) {
-        struct pollfd pfd[MAX_LISTEN + CONN_SLOTS];
-        struct conn *who[MAX_LISTEN + CONN_SLOTS];
+        struct pollfd pfd[2 * MAX_LISTEN + CONN_SLOTS];
+        struct conn *who[2 * MAX_LISTEN + CONN_SLOTS];
         int n = 0, wait_ms, r;
         wait_ms = lwm_server_poll(g.srv);
-        for (i = 0; i < g.nimap; i++) {
+        for (i = 0; i < g.nlisten; i++) {
             pfd[n].fd = g.lfd[i];
             pfd[n].events = POLLIN;
             who[n++] = NULL;

@@ -1,6 +1,6 @@
 /*
  * lwmail IMAP - commands of any state: CAPABILITY, NOOP, LOGOUT, ID,
- * LOGIN, AUTHENTICATE, ENABLE, NAMESPACE, IDLE.
+ * STARTTLS, LOGIN, AUTHENTICATE, ENABLE, NAMESPACE, IDLE.
  */
 #include <string.h>
 
@@ -20,12 +20,30 @@ static void cap_add(char *buf, size_t cap, const char *s)
         memcpy(buf + n, s, m + 1);
 }
 
+/* Login is allowed on this connection: it has TLS, or the owner allowed
+ * plaintext logins (loopback, tests). */
+static int login_allowed(struct imap_sess *s)
+{
+    struct lwm_server *srv = sess_srv(s);
+    return srv->cfg->allow_plaintext_auth || srv_tls_on(srv, s->slot);
+}
+
 const char *capability_string(struct imap_sess *s)
 {
-    static const char pre[] =
-        "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN";
-    if (s->state == SS_NOAUTH)
+    static char pre[120];
+    if (s->state == SS_NOAUTH) {
+        /* before login the list depends on the transport: STARTTLS while
+         * in the clear, and either LOGINDISABLED or AUTH=PLAIN */
+        struct lwm_server *srv = sess_srv(s);
+        pre[0] = 0;
+        cap_add(pre, sizeof pre,
+                "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE");
+        if (srv_tls_ready(srv) && !srv_tls_on(srv, s->slot))
+            cap_add(pre, sizeof pre, " STARTTLS");
+        cap_add(pre, sizeof pre,
+                login_allowed(s) ? " AUTH=PLAIN" : " LOGINDISABLED");
         return pre;
+    }
     if (!cap_auth[0]) {
         char num[24];
         uint64_t v = (uint64_t)LWM_IMAP_APPENDLIMIT;
@@ -43,6 +61,29 @@ const char *capability_string(struct imap_sess *s)
         cap_add(cap_auth, sizeof cap_auth, num + i);
     }
     return cap_auth;
+}
+
+/* RFC 9051 6.2.1: TLS on an established connection. The OK is sent in
+ * the clear; sess_run starts the handshake once it is flushed and drops
+ * anything the client sent behind the command. */
+int cmd_starttls(struct imap_sess *s)
+{
+    struct lwm_server *srv = sess_srv(s);
+    if (s->cmd.ntoks)
+        return resp_tagged(s, "BAD", "STARTTLS takes no arguments");
+    if (!srv_tls_ready(srv))
+        return resp_tagged(s, "BAD", "TLS is not available");
+    if (srv_tls_on(srv, s->slot))
+        return resp_tagged(s, "BAD", "TLS is already active");
+    s->starttls = 1;
+    return resp_tagged(s, "OK", "Begin TLS negotiation now");
+}
+
+/* LOGIN and AUTHENTICATE on a connection without TLS, unless allowed */
+static int privacy_required(struct imap_sess *s)
+{
+    return resp_tagged(s, "NO", "[PRIVACYREQUIRED] Plaintext login is "
+                                "disabled: use STARTTLS or port 993");
 }
 
 int cmd_capability(struct imap_sess *s)
@@ -145,6 +186,8 @@ int cmd_login(struct imap_sess *s)
 {
     char user[LWM_USER_NAME_MAX + 1], pass[256];
     int ul, pl;
+    if (!login_allowed(s))
+        return privacy_required(s);
     if (s->cmd.ntoks != 2)
         return resp_tagged(s, "BAD", "LOGIN needs a user name and a "
                                      "password");
@@ -216,6 +259,8 @@ static int auth_wait(struct imap_sess *s)
 
 int cmd_authenticate(struct imap_sess *s)
 {
+    if (!login_allowed(s))
+        return privacy_required(s);
     if (s->cmd.ntoks < 1 || s->cmd.ntoks > 2 ||
         s->toks[0].type != LWM_TOK_ATOM)
         return resp_tagged(s, "BAD", "AUTHENTICATE needs a mechanism");

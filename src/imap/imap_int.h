@@ -152,6 +152,11 @@ struct imap_sess {
     uint8_t in_append;           /* u.ap holds store/MIME slots */
     uint8_t in_search;           /* u.se holds a search slot */
     uint8_t lit_refused;         /* lit_refuse() done for this command */
+    uint8_t starttls;            /* STARTTLS answered: TLS begins once
+                                    that OK is flushed */
+    uint32_t peer_hash;          /* FNV-1a of the client's address text
+                                    (login throttling, pre-auth limits) */
+    uint32_t open_ms;            /* when the connection was accepted */
     int16_t user;                /* store user id */
     int16_t slot;
     void *conn;                  /* the port's handle */
@@ -282,7 +287,10 @@ void out_tag(struct imap_sess *s);
 int cmd_is(struct imap_sess *s, const char *word);
 /** a[0..n) equals b's first n bytes, ASCII letters folded */
 int imap_ieq(const uint8_t *a, const char *b, size_t n);
-void sess_open(struct imap_sess *s, void *conn);
+void sess_open(struct imap_sess *s, void *conn, uint32_t peer_hash,
+               uint32_t now);
+/** Queue the greeting (once the transport is chosen) and run. */
+void sess_greet(struct imap_sess *s);
 void sess_free(struct imap_sess *s);
 void sess_run(struct imap_sess *s);
 void sess_input(struct imap_sess *s, const uint8_t *p, size_t n);
@@ -362,7 +370,20 @@ uint32_t srv_now(struct lwm_server *srv);
 /** Changes whenever a message may have gone or a body moved (a change
  *  announced to sessions, a flash erase, a GC move). */
 uint32_t srv_epoch(struct lwm_server *srv);
-/** Send through the connection's transport (plain, or TLS later). */
+/** The session is closing: last words of the transport (TLS
+ *  close_notify) before the port closes the connection. */
+void srv_conn_closing(struct lwm_server *srv, int slot);
+/** The slot is being freed: drop its transport state. */
+void srv_conn_release(struct lwm_server *srv, int slot);
+/** Start TLS on the slot (STARTTLS, its OK flushed); < 0 if impossible. */
+int srv_starttls(struct lwm_server *srv, int slot);
+/** Does the slot use TLS? / Is TLS configured at all? */
+int srv_tls_on(struct lwm_server *srv, int slot);
+int srv_tls_ready(struct lwm_server *srv);
+/** Drop the connection now, without a word (transport failure). */
+void srv_conn_abort(struct lwm_server *srv, int slot);
+/** Send through the connection's transport (plain or TLS); how many
+ *  bytes were taken, < 0 if the connection is dead. */
 int srv_conn_send(struct lwm_server *srv, int slot, const uint8_t *p,
                   size_t len);
 void srv_log(struct lwm_server *srv, int level, int conn, const char *msg);
@@ -382,6 +403,7 @@ struct cmd_def {
 int cmd_capability(struct imap_sess *s);
 int cmd_noop(struct imap_sess *s);
 int cmd_logout(struct imap_sess *s);
+int cmd_starttls(struct imap_sess *s);
 int cmd_login(struct imap_sess *s);
 int cmd_authenticate(struct imap_sess *s);
 int cmd_enable(struct imap_sess *s);

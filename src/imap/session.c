@@ -715,6 +715,7 @@ static const struct cmd_def commands[] = {
     { "NOOP", cmd_noop, ST_ANY, 0 },
     { "LOGOUT", cmd_logout, ST_ANY, 0 },
     { "ID", cmd_id, ST_ANY, 0 },
+    { "STARTTLS", cmd_starttls, ST_NA, 0 },
     { "LOGIN", cmd_login, ST_NA, 0 },
     { "AUTHENTICATE", cmd_authenticate, ST_NA, 0 },
     { "ENABLE", cmd_enable, ST_AU, 0 },     /* RFC 5161 3 */
@@ -1020,10 +1021,29 @@ void sess_run(struct imap_sess *s)
         sess_flush(s);
         if (s->state == SS_FREE)
             return;
+        if (s->starttls && !s->busy && !s->closing) {
+            /* the OK goes out in the clear, then TLS begins; whatever
+             * came after the STARTTLS line was sent before the client
+             * could know TLS was agreed: it is dropped, never run
+             * (RFC 9051 6.2.1, the command injection of CVE-2011-0411) */
+            if (srv->tx_len[k])
+                return;
+            s->starttls = 0;
+            srv->rx_len[k] = 0;
+            s->rx_mode = RX_CMD;
+            if (srv_starttls(srv, k) < 0) {
+                srv_log(srv, LWM_LOG_WARNING, k, "STARTTLS: no TLS session "
+                        "free, closing");
+                srv_conn_abort(srv, k);
+            }
+            return;
+        }
         if (s->closing) {
             if (!srv->tx_len[k] || !s->conn) {
                 void *conn = s->conn;
                 srv_log(srv, LWM_LOG_INFO, k, "closed");
+                if (conn)
+                    srv_conn_closing(srv, k);
                 sess_free(s);
                 if (conn)
                     srv->cfg->port->close(srv->cfg->port->ctx, conn);
@@ -1101,6 +1121,7 @@ void sess_input(struct imap_sess *s, const uint8_t *p, size_t n)
 {
     struct lwm_server *srv = &lwm_the_server;
     int k = sess_no(s);
+    int was_tls = srv_tls_on(srv, k);
     s->last_ms = srv_now(srv);
     while (n) {
         size_t take;
@@ -1129,7 +1150,8 @@ void sess_input(struct imap_sess *s, const uint8_t *p, size_t n)
             take = LWM_IMAP_RXBUF - srv->rx_len[k];
             if (take > n)
                 take = n;
-            memcpy(srv->rx[k] + srv->rx_len[k], p, take);
+            /* memmove: TLS decrypts into the buffer's free tail */
+            memmove(srv->rx[k] + srv->rx_len[k], p, take);
             srv->rx_len[k] += (uint32_t)take;
             if (!take)
                 return;                 /* caller ignored rx_room */
@@ -1140,6 +1162,8 @@ void sess_input(struct imap_sess *s, const uint8_t *p, size_t n)
         sess_run(s);
         if (s->state == SS_FREE)
             return;
+        if (!was_tls && srv_tls_on(srv, k))
+            return;     /* STARTTLS began: the rest was injected */
     }
     sess_run(s);
 }
@@ -1148,7 +1172,7 @@ size_t sess_rx_room(struct imap_sess *s)
 {
     struct lwm_server *srv = &lwm_the_server;
     int k = sess_no(s);
-    if (s->closing || s->state == SS_FREE)
+    if (s->closing || s->state == SS_FREE || s->starttls)
         return 0;
     if (s->rx_mode == RX_APPEND || s->rx_mode == RX_DISCARD)
         return s->lit_left < 65536 ? (size_t)s->lit_left : 65536;
@@ -1157,7 +1181,8 @@ size_t sess_rx_room(struct imap_sess *s)
     return LWM_IMAP_RXBUF - srv->rx_len[k];
 }
 
-void sess_open(struct imap_sess *s, void *conn)
+void sess_open(struct imap_sess *s, void *conn, uint32_t peer_hash,
+               uint32_t now)
 {
     struct lwm_server *srv = &lwm_the_server;
     int k = sess_no(s);
@@ -1165,10 +1190,15 @@ void sess_open(struct imap_sess *s, void *conn)
     s->state = SS_NOAUTH;
     s->conn = conn;
     s->slot = (int16_t)k;
-    s->last_ms = srv_now(srv);
+    s->last_ms = s->open_ms = s->tx_ms = now;
+    s->peer_hash = peer_hash;
     s->view.mbox = -1;
     srv->rx_len[k] = 0;
     srv->tx_len[k] = srv->tx_head[k] = 0;
+}
+
+void sess_greet(struct imap_sess *s)
+{
     out_str(s, "* OK [CAPABILITY ");
     out_str(s, capability_string(s));
     out_str(s, "] lwmail ready\r\n");
@@ -1182,6 +1212,7 @@ void sess_free(struct imap_sess *s)
     append_abort(s);
     if (s->in_search)
         srv_search_put(srv, s->u.se.slot);
+    srv_conn_release(srv, k);
     srv->rx_len[k] = 0;
     srv->tx_len[k] = srv->tx_head[k] = 0;
     memset(s, 0, sizeof *s);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "imap/imap_int.h"
+#include "tls/tls.h"
 
 struct lwm_server lwm_the_server;
 
@@ -44,6 +45,15 @@ struct lwm_server *lwm_server_init(const struct lwm_server_cfg *cfg,
         srv->sess[k].state = SS_FREE;
         srv->sess[k].view.mbox = -1;
     }
+#if LWM_TLS
+    if (cfg->tls) {
+        int r = tls_init(srv, cfg->tls);
+        if (r < 0) {
+            *err = r;
+            return NULL;
+        }
+    }
+#endif
     for (i = 0; i < cfg->nusers; i++) {
         int r = lwm_user_find(srv->store, cfg->users[i].name);
         if (r == LWM_ERR_NOENT)
@@ -64,14 +74,74 @@ static struct imap_sess *slot_sess(struct lwm_server *srv, int slot)
     return &srv->sess[slot];
 }
 
-/* The transport under a session. Plain connections go straight to the
- * port; the TLS layer (src/tls, next) goes here and in lwm_conn_input, so
- * the IMAP code above never knows whether a connection is encrypted. */
+/* The transport under a session: plain connections go straight to the
+ * port, TLS ones through src/tls. These and the lwm_conn_* events are the
+ * only places that know the difference; the IMAP code never does. */
 int srv_conn_send(struct lwm_server *srv, int slot, const uint8_t *p,
                   size_t len)
 {
+#if LWM_TLS
+    if (tls_on(slot))
+        return tls_send(srv, slot, p, len);
+#endif
     return srv->cfg->port->send(srv->cfg->port->ctx, srv->sess[slot].conn,
                                 p, len);
+}
+
+void srv_conn_closing(struct lwm_server *srv, int slot)
+{
+#if LWM_TLS
+    if (tls_on(slot))
+        tls_close_notify(srv, slot);
+#else
+    (void)srv;
+    (void)slot;
+#endif
+}
+
+void srv_conn_release(struct lwm_server *srv, int slot)
+{
+    (void)srv;
+#if LWM_TLS
+    tls_release(slot);
+#else
+    (void)slot;
+#endif
+}
+
+int srv_starttls(struct lwm_server *srv, int slot)
+{
+#if LWM_TLS
+    if (tls_ready() && !tls_on(slot))
+        return tls_start(srv, slot);
+#else
+    (void)srv;
+    (void)slot;
+#endif
+    return LWM_ERR_INVAL;
+}
+
+int srv_tls_on(struct lwm_server *srv, int slot)
+{
+    (void)srv;
+    return tls_on(slot);
+}
+
+int srv_tls_ready(struct lwm_server *srv)
+{
+    (void)srv;
+    return tls_ready();
+}
+
+void srv_conn_abort(struct lwm_server *srv, int slot)
+{
+    struct imap_sess *s = &srv->sess[slot];
+    void *conn = s->conn;
+    if (s->state == SS_FREE)
+        return;
+    sess_free(s);
+    if (conn)
+        srv->cfg->port->close(srv->cfg->port->ctx, conn);
 }
 
 uint32_t srv_epoch(struct lwm_server *srv)
@@ -80,62 +150,161 @@ uint32_t srv_epoch(struct lwm_server *srv)
     return srv->changes + st->erases + st->gc_moved_bodies;
 }
 
-int lwm_conn_open(struct lwm_server *srv, void *conn, const char *peer)
+/* FNV-1a: a cheap, well-spread key for per-address tables */
+static uint32_t addr_hash(const char *a)
 {
-    int k;
+    uint32_t h = 2166136261u;
+    while (a && *a)
+        h = (h ^ (uint8_t)*a++) * 16777619u;
+    return h;
+}
+
+static void refuse(struct lwm_server *srv, void *conn, unsigned flags,
+                   const char *why)
+{
+    const struct lwm_port *p = srv->cfg->port;
+    static const char bye[] =
+        "* BYE [UNAVAILABLE] Too many connections, try later\r\n";
+    /* a TLS client would take plain text for a broken handshake */
+    if (!(flags & LWM_CONN_TLS))
+        (void)p->send(p->ctx, conn, (const uint8_t *)bye, sizeof bye - 1);
+    p->close(p->ctx, conn);
+    srv_log(srv, LWM_LOG_WARNING, -1, why);
+}
+
+/* Pre-authentication limits: at most LWM_MAX_PREAUTH_PER_ADDR sessions
+ * not yet logged in from one address (refuse more), at most
+ * LWM_MAX_PREAUTH from all (push out the oldest), so idle or slow
+ * connections cannot take every slot from the people who log in. Returns
+ * 0 if the new connection may have a slot. */
+static int preauth_admit(struct lwm_server *srv, uint32_t h, int *free_slot)
+{
+    int k, oldest = -1, same = 0, total = 0;
+    *free_slot = -1;
     for (k = 0; k < LWM_MAX_SESSIONS; k++) {
-        if (srv->sess[k].state == SS_FREE) {
-            char line[96];
-            size_t n;
-            srv->nsess++;
-            memcpy(line, "connect from ", 13);
-            n = peer ? strlen(peer) : 0;
-            if (n > sizeof line - 14)
-                n = sizeof line - 14;
-            memcpy(line + 13, peer ? peer : "", n);
-            line[13 + n] = 0;
-            srv_log(srv, LWM_LOG_INFO, k, line);
-            sess_open(&srv->sess[k], conn);
-            return k;
+        struct imap_sess *s = &srv->sess[k];
+        if (s->state == SS_FREE) {
+            if (*free_slot < 0)
+                *free_slot = k;
+            continue;
         }
+        if (s->state != SS_NOAUTH || s->closing)
+            continue;
+        total++;
+        if (s->peer_hash == h)
+            same++;
+        if (oldest < 0 ||
+            (int32_t)(s->open_ms - srv->sess[oldest].open_ms) < 0)
+            oldest = k;
     }
-    /* every slot is taken: say so and hang up (RFC 9051 7.1.5) */
-    {
+    if (same >= LWM_MAX_PREAUTH_PER_ADDR)
+        return -1;
+    if ((total >= LWM_MAX_PREAUTH || *free_slot < 0) && oldest >= 0) {
+        struct imap_sess *o = &srv->sess[oldest];
         static const char bye[] =
-            "* BYE [UNAVAILABLE] Too many connections, try later\r\n";
-        (void)srv->cfg->port->send(srv->cfg->port->ctx, conn,
-                                   (const uint8_t *)bye, sizeof bye - 1);
-        srv->cfg->port->close(srv->cfg->port->ctx, conn);
-        srv_log(srv, LWM_LOG_WARNING, -1,
-                "connection refused: all session slots in use");
+            "* BYE Too many connections not logged in\r\n";
+        srv_log(srv, LWM_LOG_NOTICE, oldest,
+                "pushed out: too many connections not logged in");
+        if (!tls_on(oldest) && !o->busy)
+            (void)srv_conn_send(srv, oldest, (const uint8_t *)bye,
+                                sizeof bye - 1);
+        srv_conn_abort(srv, oldest);
+        if (*free_slot < 0)
+            *free_slot = oldest;
     }
-    return LWM_ERR_NOMEM;
+    return *free_slot < 0 ? -1 : 0;
+}
+
+int lwm_conn_open(struct lwm_server *srv, void *conn, const char *peer,
+                  unsigned flags)
+{
+    uint32_t h = addr_hash(peer);
+    int k;
+    char line[96];
+    size_t n;
+    if (preauth_admit(srv, h, &k) < 0) {
+        refuse(srv, conn, flags,
+               k < 0 ? "connection refused: all session slots in use"
+                     : "connection refused: too many connections not "
+                       "logged in from one address");
+        return LWM_ERR_NOMEM;
+    }
+    if ((flags & LWM_CONN_TLS) && !tls_ready()) {
+        refuse(srv, conn, flags, "TLS connection refused: no TLS");
+        return LWM_ERR_INVAL;
+    }
+    srv->nsess++;
+    memcpy(line, "connect from ", 13);
+    n = peer ? strlen(peer) : 0;
+    if (n > sizeof line - 14)
+        n = sizeof line - 14;
+    memcpy(line + 13, peer ? peer : "", n);
+    line[13 + n] = 0;
+    srv_log(srv, LWM_LOG_INFO, k, line);
+    sess_open(&srv->sess[k], conn, h, srv_now(srv));
+#if LWM_TLS
+    /* implicit TLS: the greeting waits in the output buffer until the
+     * handshake is done */
+    if ((flags & LWM_CONN_TLS) && tls_start(srv, k) < 0) {
+        srv_log(srv, LWM_LOG_WARNING, k, "no TLS session free, closing");
+        srv_conn_abort(srv, k);
+        return LWM_ERR_NOMEM;
+    }
+#endif
+    sess_greet(&srv->sess[k]);
+    return k;
 }
 
 size_t lwm_conn_rx_room(struct lwm_server *srv, int slot)
 {
     struct imap_sess *s = slot_sess(srv, slot);
-    return s ? sess_rx_room(s) : 0;
+    if (!s)
+        return 0;
+#if LWM_TLS
+    if (tls_on(slot))
+        return tls_rx_room(srv, slot);
+#endif
+    return sess_rx_room(s);
 }
 
 void lwm_conn_input(struct lwm_server *srv, int slot, const uint8_t *p,
                     size_t len)
 {
     struct imap_sess *s = slot_sess(srv, slot);
-    if (s)
-        sess_input(s, p, len);
+    if (!s)
+        return;
+#if LWM_TLS
+    if (tls_on(slot)) {
+        tls_input(srv, slot, p, len);
+        return;
+    }
+#endif
+    sess_input(s, p, len);
 }
 
 void lwm_conn_output(struct lwm_server *srv, int slot)
 {
     struct imap_sess *s = slot_sess(srv, slot);
-    if (s)
-        sess_run(s);
+    if (!s)
+        return;
+#if LWM_TLS
+    if (tls_on(slot)) {
+        tls_output(srv, slot);
+        return;
+    }
+#endif
+    sess_run(s);
 }
 
 int lwm_conn_wants_output(struct lwm_server *srv, int slot)
 {
-    return slot_sess(srv, slot) && srv->tx_len[slot] != 0;
+    if (!slot_sess(srv, slot))
+        return 0;
+#if LWM_TLS
+    if (tls_on(slot) && tls_wants_output(slot))
+        return 1;
+#endif
+    return srv->tx_len[slot] != 0;
 }
 
 void lwm_conn_gone(struct lwm_server *srv, int slot)
@@ -151,12 +320,16 @@ void lwm_conn_gone(struct lwm_server *srv, int slot)
 int lwm_server_poll(struct lwm_server *srv)
 {
     uint32_t now = srv_now(srv);
-    int k, r;
+    int k, r, tls_busy = 0;
     srv->waiting = 0;
     srv->res_wait = 0;
     for (k = 0; k < LWM_MAX_SESSIONS; k++)
         if (srv->sess[k].state != SS_FREE)
             sess_tick(&srv->sess[k], now);
+#if LWM_TLS
+    if (tls_ready())
+        tls_busy = tls_poll(srv, now);
+#endif
     /* one bounded step of flash housekeeping per poll */
     r = lwm_store_gc_step(srv->store);
     if (r < 0 && r != LWM_ERR_NOSPC && r != LWM_ERR_AGAIN)
@@ -164,9 +337,22 @@ int lwm_server_poll(struct lwm_server *srv)
     /* how long the port may sleep: not at all while work is pending; a
      * little while a step waits for a parser or program another session
      * holds; otherwise until the next timer matters */
-    if (srv->waiting || r > 0)
+    if (srv->waiting || r > 0 || tls_busy)
         return 0;
     return srv->res_wait ? 10 : 1000;
+}
+
+int lwm_server_tls_stats(struct lwm_server *srv, struct lwm_tls_stats *st)
+{
+    (void)srv;
+    memset(st, 0, sizeof *st);
+#if LWM_TLS
+    if (tls_ready()) {
+        tls_stats(st);
+        return 1;
+    }
+#endif
+    return 0;
 }
 
 void lwm_server_shutdown(struct lwm_server *srv)

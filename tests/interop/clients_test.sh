@@ -99,7 +99,7 @@ start_daemon() {
     mkdir -p "$dir"
     "${pdeathsig[@]}" "$lwmaild" --imap 127.0.0.1:0 --flash "$dir/flash.img" \
         --flash-size 8M --block-size 8K \
-        --user alice:secret1 --user bob:secret2 \
+        --user alice:secret1 --user bob:secret2 --allow-plaintext-auth \
         </dev/null >"$dir/lwmaild.out" 2>"$dir/lwmaild.err" &
     daemon_pid=$!
     for ((i = 0; i < 600; i++)); do            # at most 60 s

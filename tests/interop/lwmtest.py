@@ -75,8 +75,11 @@ class Daemon:
     def args(self):
         if self.config:
             return [self.binary, "--config", self.config] + self.extra_args
+        # plaintext logins on loopback: these tests are about IMAP, the TLS
+        # ones (tls_test.py) start their own daemons without this switch
         a = [self.binary, "--imap", "127.0.0.1:0", "--flash", self.flash,
-             "--flash-size", FLASH_SIZE, "--block-size", BLOCK_SIZE]
+             "--flash-size", FLASH_SIZE, "--block-size", BLOCK_SIZE,
+             "--allow-plaintext-auth"]
         for u, p in self.users:
             a += ["--user", "%s:%s" % (u, p)]
         return a + self.extra_args

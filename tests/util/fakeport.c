@@ -64,7 +64,7 @@ static void f_log(void *ctx, int level, int conn, const char *msg)
 }
 
 static const struct lwm_port fake_port = {
-    NULL, f_send, f_close, f_now, f_time, f_log,
+    NULL, f_send, f_close, f_now, f_time, f_log, NULL,
 };
 
 struct lwm_server *fake_server(struct lwm_store *store,
@@ -81,6 +81,8 @@ struct lwm_server *fake_server(struct lwm_store *store,
     fake_cfg.port = &fake_port;
     fake_cfg.users = fake_users;
     fake_cfg.nusers = (uint32_t)n;
+    /* in-memory connections: nothing to snoop */
+    fake_cfg.allow_plaintext_auth = 1;
     fake_srv = lwm_server_init(&fake_cfg, &err);
     return fake_srv;
 }
@@ -97,7 +99,7 @@ void fake_open(struct fake_conn *c)
     c->out_len = c->seen = 0;
     c->out[0] = 0;
     c->closed = 0;
-    c->slot = lwm_conn_open(fake_srv, c, "fake");
+    c->slot = lwm_conn_open(fake_srv, c, "fake", 0);
     {
         int k;
         for (k = 0; k < LWM_MAX_SESSIONS; k++)
