@@ -500,15 +500,41 @@ int tls_start(struct lwm_server *srv, int slot)
     return 0;
 }
 
+/* "name N" appended to a log line */
+static size_t put_num(char *line, size_t n, const char *name, uint32_t v)
+{
+    char d[10];
+    int i = 0;
+    size_t m = strlen(name);
+    memcpy(line + n, name, m);
+    n += m;
+    do {
+        d[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (i)
+        line[n++] = d[--i];
+    return n;
+}
+
 void tls_release(int slot)
 {
     struct tls_conn *c = conn_of(slot);
+    char line[128];
+    size_t n;
     if (!c)
         return;
     if (c->state != T_QUEUED)
         mbedtls_ssl_free(&c->ssl);
     memset(c, 0, sizeof *c);
     tls.of_slot[slot] = 0;
+    /* what the session held must all be back: the tests check this line */
+    n = put_num(line, 0, "TLS session freed: arena in use ", mem.used);
+    n = put_num(line, n, " B, idle ", mem.idle);
+    n = put_num(line, n, " B, peak ", mem.peak);
+    n = put_num(line, n, " B, failed allocations ", mem.fails);
+    line[n] = 0;
+    srv_log(tls.srv, LWM_LOG_INFO, slot, line);
 }
 
 static void conn_fail(struct lwm_server *srv, struct tls_conn *c,
