@@ -99,9 +99,11 @@ static void test_any_state(void)
     CHECK(HAS(r, "c BAD"));
     r = fake_cmd(&c, "d", "d FOO");
     CHECK(HAS(r, "d BAD"));
-    r = fake_cmd(&c, "e", "e LOGIN alice wrong");
+    /* failures are answered after LWM_AUTH_FAIL_DELAY_MS (test_auth
+     * checks the throttling itself) */
+    r = fake_cmd_wait(&c, "e", "e LOGIN alice wrong", 5000);
     CHECK(HAS(r, "e NO [AUTHENTICATIONFAILED]"));
-    r = fake_cmd(&c, "f", "f LOGIN nobody secret1");
+    r = fake_cmd_wait(&c, "f", "f LOGIN nobody secret1", 5000);
     CHECK(HAS(r, "f NO [AUTHENTICATIONFAILED]"));
     r = fake_cmd(&c, "g", "g ID (\"name\" \"test\")");
     CHECK(HAS(r, "* ID (\"name\" \"lwmail\"") && HAS(r, "g OK"));
@@ -120,7 +122,7 @@ static void test_any_state(void)
     fake_input(&c, "j AUTHENTICATE PLAIN\r\n", 22);
     r = fake_take(&c);
     CHECK(HAS(r, "+ "));
-    r = fake_cmd(&c, "j", "AGFsaWNlAHdyb25n");   /* wrong password */
+    r = fake_cmd_wait(&c, "j", "AGFsaWNlAHdyb25n", 5000); /* wrong pw */
     CHECK(HAS(r, "j NO [AUTHENTICATIONFAILED]"));
     fake_input(&c, "k AUTHENTICATE PLAIN\r\n", 22);
     r = fake_cmd(&c, "k", "*");

@@ -236,19 +236,35 @@
 
 /* ---------------------------------------------------------------- auth */
 
-/** PBKDF2-HMAC-SHA256 iterations done per server poll while a login is
- *  being checked (each is two SHA-256 compressions; 1,000 take about
- *  2 ms on a PC and 40 ms on a 100 MHz Cortex-M4). */
+/** PBKDF2-HMAC-SHA256 iterations done per step of a login check: the
+ *  check yields to the other sessions between steps (each iteration is
+ *  two SHA-256 compressions; 1,000 take about 1 ms on a PC and 20-40 ms
+ *  on a 100 MHz Cortex-M4). */
 #ifndef LWM_AUTH_PBKDF2_STEP
 #define LWM_AUTH_PBKDF2_STEP 1000
 #endif
 
+/** Configured users the server keeps password hashes for (src/auth).
+ *  RAM: about 16 + LWM_AUTH_SALT_MAX + 32 bytes each. */
+#ifndef LWM_AUTH_MAX_USERS
+#define LWM_AUTH_MAX_USERS LWM_STORE_MAX_USERS
+#endif
+
+/** Longest salt of a configured hash, bytes (8 to 64; 16 is usual). */
+#ifndef LWM_AUTH_SALT_MAX
+#define LWM_AUTH_SALT_MAX 32
+#endif
+
 /** Failed logins remembered per client address (16 bytes each): a failed
  *  attempt is answered after LWM_AUTH_FAIL_DELAY_MS; after
- *  LWM_AUTH_FREE_FAILS failures the address is locked out for a time that
- *  doubles with each further failure, up to LWM_AUTH_LOCK_MAX_MS. When the
- *  table is full, the entry with the fewest failures gives way, so a flood
- *  of new addresses cannot push out the ones that matter. */
+ *  LWM_AUTH_FREE_FAILS failures the address is locked out for
+ *  LWM_AUTH_LOCK_MIN_MS, doubling with each further failure (tries while
+ *  locked count too) up to LWM_AUTH_LOCK_MAX_MS. While locked, every
+ *  LOGIN/AUTHENTICATE from it fails at once, right password or not. A
+ *  success clears the address. When the table is full, the entry with
+ *  the fewest failures (the oldest of those) gives way, so a flood of new
+ *  addresses cannot push out the ones that matter. These are compile-time
+ *  on purpose: nothing at run time can shorten them. */
 #ifndef LWM_AUTH_THROTTLE_ENTRIES
 #define LWM_AUTH_THROTTLE_ENTRIES 32
 #endif
@@ -263,6 +279,12 @@
 #endif
 #ifndef LWM_AUTH_LOCK_MAX_MS
 #define LWM_AUTH_LOCK_MAX_MS (15UL * 60UL * 1000UL)
+#endif
+
+/** An address with no failure for this long (ms) is forgotten: its
+ *  doubling starts over. Longer than LWM_AUTH_LOCK_MAX_MS, under 2^30. */
+#ifndef LWM_AUTH_FORGET_MS
+#define LWM_AUTH_FORGET_MS (24UL * 60UL * 60UL * 1000UL)
 #endif
 
 /** Sessions not yet logged in, at most (all addresses together); a new

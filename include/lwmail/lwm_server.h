@@ -69,11 +69,15 @@ struct lwm_port {
     int (*entropy)(void *ctx, uint8_t *buf, size_t len);
 };
 
-/** A user as configured (the next issue replaces clear passwords with
- *  salted hashes). Strings are the caller's and must outlive the server. */
+/** A user as configured. pass_hash is a PBKDF2-HMAC-SHA256 hash string,
+ *  "$pbkdf2-sha256$<iterations>$<salt>$<hash>" (lwm_auth.h says it all;
+ *  lwm_auth_hash makes one); clear passwords are never configured. Names
+ *  starting with '#' are refused (the store's system accounts), as are
+ *  malformed hashes: lwm_server_init fails with LWM_ERR_INVAL. The hash
+ *  is parsed at lwm_server_init; the name must outlive the server. */
 struct lwm_user_cfg {
     const char *name;
-    const char *password;
+    const char *pass_hash;
 };
 
 /** TLS configuration. With cert == NULL the server uses the certificate

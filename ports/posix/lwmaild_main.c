@@ -10,12 +10,20 @@
  *           [--flash PATH] [--flash-size BYTES] [--block-size BYTES]
  *           [--user NAME:PASSWORD]... [--hostname NAME] [--syslog]
  *           [--log-level LEVEL] [--format] [--help] [--version]
+ *   lwmaild --hash-password [--iterations N]
  *
  * The configuration file has one "key = value" per line, with the same
  * keys as the long options (imap, imaps, cert, key, allow-plaintext-auth,
  * flash, flash-size, block-size, user, hostname, log-level, syslog); "#"
  * starts a comment. Command-line options come after the file, and
  * --imap/--imaps/--user given on the command line replace the file's.
+ *
+ * Users: in the file, "user = NAME:HASH" with a PBKDF2 hash string
+ * (include/lwmail/lwm_auth.h; --hash-password makes one). On the command
+ * line, --user NAME:PASSWORD takes a clear password for tests and quick
+ * starts: it is hashed at start-up (random salt, CMDLINE_ITERATIONS) and
+ * wiped from argv, but other local users can read a command line while a
+ * process starts, so the file is the way for real passwords.
  */
 #define _GNU_SOURCE /* accept4, SOCK_NONBLOCK */
 #include <arpa/inet.h>
@@ -33,10 +41,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lwm_nor.h"
+#include "lwmail/lwm_auth.h"
 #include "lwmail/lwm_server.h"
 #include "lwmail/lwm_store.h"
 
@@ -69,7 +79,9 @@ static struct {
     char flash[512];
     uint64_t flash_size;
     uint32_t block_size;
-    char users_buf[MAX_USERS_CFG][160];
+    /* "NAME\0HASH\0" */
+    char users_buf[MAX_USERS_CFG][LWM_USER_NAME_MAX + 1 +
+                                   LWM_AUTH_HASH_STR_MAX];
     struct lwm_user_cfg users[MAX_USERS_CFG];
     int nusers;
     char hostname[128];
@@ -227,12 +239,144 @@ static void usage(FILE *f)
         "                        default 4M\n"
         "  --block-size BYTES    erase block size; default 4K, or larger when the\n"
         "                        image has more blocks than the build manages\n"
-        "  --user NAME:PASSWORD  a user (repeatable)\n"
+        "  --user NAME:PASSWORD  a user with a clear password, hashed at start\n"
+        "                        (repeatable; for tests: other local users\n"
+        "                        can see a command line, so put real users\n"
+        "                        in the config file as user = NAME:HASH)\n"
         "  --hostname NAME       name in the greeting\n"
         "  --log-level LEVEL     error, warning, notice, info (default), debug\n"
         "  --syslog              log to syslog instead of stderr\n"
         "  --format              erase and format the image first\n"
-        "  --help, --version\n");
+        "  --help, --version\n"
+        "lwmaild --hash-password [--iterations N]\n"
+        "                        read a password from stdin, print its hash\n"
+        "                        string for 'user = NAME:HASH' (PBKDF2-SHA256,\n"
+        "                        16-byte random salt, default 100000\n"
+        "                        iterations)\n");
+}
+
+/* ------------------------------------------------------------ users */
+
+/* --user NAME:PASSWORD on the command line is for tests and quick starts:
+ * fewer iterations than --hash-password's default keep logins fast under
+ * sanitizers, while still salting and stretching the password. */
+#define CMDLINE_ITERATIONS 10000u
+#define HASH_ITERATIONS 100000u
+
+/* A user: "NAME:HASH" from the file, or "NAME:PASSWORD" from the command
+ * line (clear), hashed here with a random salt. Returns 0 or -1. */
+static int add_user(const char *val, int clear, int *user_reset)
+{
+    const char *colon = strchr(val, ':');
+    char *buf;
+    size_t nl, room;
+    if (*user_reset) {
+        g.nusers = 0;
+        *user_reset = 0;
+    }
+    if (g.nusers == MAX_USERS_CFG || !colon || colon == val || !colon[1] ||
+        (nl = (size_t)(colon - val)) > LWM_USER_NAME_MAX)
+        return -1;
+    if (val[0] == '#') {
+        fprintf(stderr, "lwmaild: user names starting with '#' are "
+                "reserved\n");
+        return -1;
+    }
+    buf = g.users_buf[g.nusers];
+    room = sizeof g.users_buf[0] - nl - 1;
+    memcpy(buf, val, nl);
+    buf[nl] = 0;
+    if (clear) {
+        uint8_t salt[16];
+        if (port_entropy(NULL, salt, sizeof salt) < 0 ||
+            lwm_auth_hash(colon + 1, strlen(colon + 1), salt, sizeof salt,
+                          CMDLINE_ITERATIONS, buf + nl + 1, room) < 0) {
+            fprintf(stderr, "lwmaild: user %s: cannot hash the password\n",
+                    buf);
+            return -1;
+        }
+    } else {
+        if (strlen(colon + 1) >= room || lwm_auth_hash_check(colon + 1) < 0) {
+            fprintf(stderr, "lwmaild: user %s: not a password hash string "
+                    "(make one with lwmaild --hash-password)\n", buf);
+            return -1;
+        }
+        strcpy(buf + nl + 1, colon + 1);
+    }
+    g.users[g.nusers].name = buf;
+    g.users[g.nusers].pass_hash = buf + nl + 1;
+    g.nusers++;
+    return 0;
+}
+
+/* lwmaild --hash-password [--iterations N]: one line from stdin (echo off
+ * on a terminal) to a hash string on stdout. stdin is unbuffered so no
+ * copy of the password stays in a stdio buffer. */
+static int hash_password(int argc, char **argv)
+{
+    unsigned long iters = HASH_ITERATIONS;
+    char pw[1024], out[LWM_AUTH_HASH_STR_MAX];
+    uint8_t salt[16];
+    struct termios old, quiet;
+    int i, tty = isatty(0), r;
+    size_t n;
+    char *got;
+    for (i = 1; i < argc; i++) {
+        char *end;
+        if (!strcmp(argv[i], "--hash-password"))
+            continue;
+        if (!strcmp(argv[i], "--iterations") && i + 1 < argc) {
+            errno = 0;
+            iters = strtoul(argv[++i], &end, 10);
+            if (!*end && !errno && end != argv[i] && argv[i][0] != '-')
+                continue;
+        }
+        fprintf(stderr, "usage: lwmaild --hash-password [--iterations N]\n");
+        return 2;
+    }
+    if (iters < LWM_AUTH_ITER_MIN || iters > LWM_AUTH_ITER_MAX) {
+        fprintf(stderr, "lwmaild: --iterations must be %u to %u\n",
+                LWM_AUTH_ITER_MIN, LWM_AUTH_ITER_MAX);
+        return 2;
+    }
+    setvbuf(stdin, NULL, _IONBF, 0);
+    if (tty && tcgetattr(0, &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        fputs("Password: ", stderr);
+        tcsetattr(0, TCSAFLUSH, &quiet);
+    } else {
+        tty = 0;
+    }
+    got = fgets(pw, sizeof pw, stdin);
+    if (tty) {
+        tcsetattr(0, TCSAFLUSH, &old);
+        fputs("\n", stderr);
+    }
+    n = got ? strlen(pw) : 0;
+    if (n && pw[n - 1] == '\n')
+        pw[--n] = 0;
+    else if (n == sizeof pw - 1)
+        n = 0, got = NULL;          /* longer than the buffer */
+    if (n && pw[n - 1] == '\r')
+        pw[--n] = 0;
+    if (!got || !n) {
+        lwm_auth_zeroize(pw, sizeof pw);
+        fprintf(stderr, "lwmaild: expected one password line (1 to %d "
+                "bytes) on stdin\n", (int)sizeof pw - 2);
+        return 2;
+    }
+    r = port_entropy(NULL, salt, sizeof salt);
+    if (r == 0)
+        r = lwm_auth_hash(pw, n, salt, sizeof salt, (uint32_t)iters, out,
+                          sizeof out);
+    lwm_auth_zeroize(pw, sizeof pw);
+    if (r < 0) {
+        fprintf(stderr, "lwmaild: cannot hash the password\n");
+        return 1;
+    }
+    printf("%s\n", out);
+    return 0;
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -303,23 +447,9 @@ static int set_option(const char *key, const char *val, int *imap_reset,
             return -1;
         g.block_size = (uint32_t)v;
     } else if (!strcmp(key, "user")) {
-        char *colon;
-        if (*user_reset) {
-            g.nusers = 0;
-            *user_reset = 0;
-        }
-        if (g.nusers == MAX_USERS_CFG ||
-            strlen(val) >= sizeof g.users_buf[0])
+        /* the file's users come with hashes; --user is handled in main */
+        if (add_user(val, 0, user_reset) < 0)
             return -1;
-        strcpy(g.users_buf[g.nusers], val);
-        colon = strchr(g.users_buf[g.nusers], ':');
-        if (!colon || colon == g.users_buf[g.nusers] || !colon[1] ||
-            (size_t)(colon - g.users_buf[g.nusers]) > LWM_USER_NAME_MAX)
-            return -1;
-        *colon = 0;
-        g.users[g.nusers].name = g.users_buf[g.nusers];
-        g.users[g.nusers].password = colon + 1;
-        g.nusers++;
     } else if (!strcmp(key, "hostname")) {
         if (strlen(val) >= sizeof g.hostname)
             return -1;
@@ -594,6 +724,8 @@ int main(int argc, char **argv)
                    LWM_DISK_VERSION);
             return 0;
         }
+        if (!strcmp(argv[i], "--hash-password"))
+            return hash_password(argc, argv);
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
             config = argv[++i];
     }
@@ -617,6 +749,19 @@ int main(int argc, char **argv)
             g.allow_plaintext_auth = 1;
             continue;
         }
+        if (!strcmp(a, "--user") && i + 1 < argc) {
+            char *pw = strchr(argv[i + 1], ':');
+            int r = add_user(argv[i + 1], 1, &ur);
+            /* the clear password: out of argv (/proc/PID/cmdline) now */
+            if (pw)
+                lwm_auth_zeroize(pw + 1, strlen(pw + 1));
+            if (r < 0) {
+                fprintf(stderr, "lwmaild: bad option or value: %s\n", a);
+                return 2;
+            }
+            i++;
+            continue;
+        }
         if (strncmp(a, "--", 2) || i + 1 >= argc ||
             set_option(a + 2, argv[i + 1], &ir, &ur) < 0) {
             fprintf(stderr, "lwmaild: bad option or value: %s\n", a);
@@ -629,7 +774,7 @@ int main(int argc, char **argv)
         openlog("lwmaild", LOG_PID, LOG_MAIL);
     if (g.nusers == 0)
         logf_(LWM_LOG_WARNING, "no users configured: nobody can log in "
-              "(use --user NAME:PASSWORD)");
+              "(config: user = NAME:HASH, from lwmaild --hash-password)");
 
     if (open_store() < 0)
         return 1;

@@ -137,44 +137,76 @@ int cmd_id(struct imap_sess *s)
     return resp_tagged(s, "OK", "ID completed");
 }
 
-/* Constant-time comparison of a given and a configured password, so the
- * time to answer tells nothing about how much of it was right. */
-static int secret_equal(const char *a, size_t alen, const char *b)
+/* ------------------------------------------------------------ login
+ *
+ * LOGIN and AUTHENTICATE PLAIN check the password with PBKDF2 (src/auth)
+ * as a multi-step command: login_step runs LWM_AUTH_PBKDF2_STEP
+ * iterations per call and returns STEP_MORE in between, so other sessions
+ * get their turns; a failed check then waits LWM_AUTH_FAIL_DELAY_MS with
+ * STEP_WAIT (the loop keeps running) before the answer. An address that
+ * is locked out is answered at once, without a check. Every failure is
+ * the same tagged NO, whether the user exists, the password was wrong or
+ * the address is locked out. */
+
+static int auth_failed(struct imap_sess *s)
 {
-    size_t blen = strlen(b), i;
-    unsigned diff = (unsigned)(alen ^ blen);
-    for (i = 0; i < alen; i++)
-        diff |= (unsigned)(uint8_t)a[i] ^ (unsigned)(uint8_t)b[i % (blen ? blen : 1)];
-    return diff == 0;
+    return resp_tagged(s, "NO", "[AUTHENTICATIONFAILED] "
+                                "Authentication failed");
 }
 
-/* Check a name and password; on success the session is authenticated */
-static int try_login(struct imap_sess *s, const char *user, size_t ulen,
-                     const char *pass, size_t plen)
+/* Zero the password's bytes in the receive buffer once the arguments are
+ * copied out: the command's bytes [0, cmd_len), and the stale bytes past
+ * the data (each compaction leaves a copy of what it moved there). Safe:
+ * no login step reads the tokens again (the tag is kept in s->tag, and
+ * cmd_len still drops the right number of bytes at the end). */
+static void rx_scrub(struct imap_sess *s)
 {
     struct lwm_server *srv = sess_srv(s);
-    const struct lwm_server_cfg *cfg = srv->cfg;
-    uint32_t i;
-    int ok = 0, id;
-    for (i = 0; i < cfg->nusers; i++) {
-        const char *n = cfg->users[i].name;
-        if (strlen(n) == ulen && memcmp(n, user, ulen) == 0 &&
-            secret_equal(pass, plen, cfg->users[i].password)) {
-            ok = 1;
-            break;
-        }
+    int k = s->slot;
+    memset(srv->rx[k], 0, s->cmd_len);
+    memset(srv->rx[k] + srv->rx_len[k], 0, LWM_IMAP_RXBUF - srv->rx_len[k]);
+}
+
+/* "<what> for <user> from <address><tail>": the name as the client gave
+ * it, control and non-ASCII bytes shown as '?' so nothing can forge log
+ * lines. Never the password. */
+static void log_auth(struct imap_sess *s, int level, const char *what,
+                     const char *tail)
+{
+    const struct auth_login *l = &s->u.au;
+    const char *peer = auth_peer(s->slot);
+    char line[96 + LWM_USER_NAME_MAX + AUTH_PEER_MAX];
+    size_t n = strlen(what), i, m;
+    memcpy(line, what, n);
+    memcpy(line + n, " for ", 5);
+    n += 5;
+    for (i = 0; i < l->name_len; i++) {
+        uint8_t c = (uint8_t)l->name[i];
+        line[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
     }
-    if (!ok) {
-        sess_log(s, LWM_LOG_NOTICE, "authentication failed for ", "user");
-        return resp_tagged(s, "NO", "[AUTHENTICATIONFAILED] "
-                                    "Authentication failed");
-    }
-    id = lwm_user_find(srv->store, cfg->users[i].name);
+    memcpy(line + n, " from ", 6);
+    n += 6;
+    m = strlen(peer);
+    memcpy(line + n, peer, m);
+    n += m;
+    m = strlen(tail);
+    if (m > sizeof line - 1 - n)
+        m = sizeof line - 1 - n;
+    memcpy(line + n, tail, m);
+    line[n + m] = 0;
+    srv_log(sess_srv(s), level, s->slot, line);
+}
+
+/* The check succeeded: the session is authenticated as user name */
+static int login_ok(struct imap_sess *s, const char *name)
+{
+    struct lwm_server *srv = sess_srv(s);
+    int id = lwm_user_find(srv->store, name);
     if (id < 0)
         return resp_store_err(s, id, "Mail store unavailable");
     s->user = (int16_t)id;
     s->state = SS_AUTH;
-    sess_log(s, LWM_LOG_INFO, "logged in: ", cfg->users[i].name);
+    sess_log(s, LWM_LOG_INFO, "logged in: ", name);
     done_begin(s, "OK");
     done_add(s, "[CAPABILITY ");
     done_add(s, capability_string(s));
@@ -182,51 +214,104 @@ static int try_login(struct imap_sess *s, const char *user, size_t ulen,
     return done_end(s);
 }
 
+static int login_step(struct imap_sess *s)
+{
+    struct auth_login *l = &s->u.au;
+    int r = auth_login_step(l, srv_now(sess_srv(s)));
+    if (l->failed_now) {
+        l->failed_now = 0;
+        /* the lockout is told once, as it begins: tries while locked are
+         * not logged above debug, so a flood does not flood the log */
+        if (l->fails == LWM_AUTH_FREE_FAILS)
+            log_auth(s, LWM_LOG_WARNING, "authentication failed",
+                     "; address locked out");
+        else
+            log_auth(s, LWM_LOG_NOTICE, "authentication failed", "");
+    }
+    switch (r) {
+    case AUTH_MORE:
+        return STEP_MORE;
+    case AUTH_WAIT:
+        return STEP_WAIT;
+    case AUTH_OK:
+        return login_ok(s, auth_user_name(l->user));
+    default:
+        return auth_failed(s);
+    }
+}
+
+/* Start the check of a name and password (either may be NULL: a value
+ * that cannot be right, checked in full all the same). The caller clears
+ * its copy of the password when this returns. */
+static int login_begin(struct imap_sess *s, const char *user, size_t ulen,
+                       const char *pass, size_t plen)
+{
+    struct lwm_server *srv = sess_srv(s);
+    int r = auth_login_start(&s->u.au, s->peer_hash, user, ulen, pass,
+                             plen, srv_now(srv));
+    if (r == AUTH_LOCKED) {
+        /* debug only: each try while locked would be a line otherwise */
+        log_auth(s, LWM_LOG_DEBUG, "login refused (address locked out)",
+                 "");
+        return auth_failed(s);
+    }
+    s->step = login_step;
+    return login_step(s);
+}
+
 int cmd_login(struct imap_sess *s)
 {
     char user[LWM_USER_NAME_MAX + 1], pass[256];
-    int ul, pl;
+    int ul, pl, r;
     if (!login_allowed(s))
         return privacy_required(s);
     if (s->cmd.ntoks != 2)
         return resp_tagged(s, "BAD", "LOGIN needs a user name and a "
                                      "password");
+    if (s->toks[0].type == LWM_TOK_LIST || s->toks[1].type == LWM_TOK_LIST)
+        return resp_tagged(s, "BAD", "LOGIN arguments are strings");
+    /* a name or password that does not fit (or holds a NUL) cannot be
+     * right, but is checked like any other: same time, same answer */
     ul = tok_string(s, &s->toks[0], user, sizeof user);
     pl = tok_string(s, &s->toks[1], pass, sizeof pass);
-    if (ul < 0 || pl < 0) {
-        if (s->toks[0].type == LWM_TOK_LIST ||
-            s->toks[1].type == LWM_TOK_LIST)
-            return resp_tagged(s, "BAD", "LOGIN arguments are strings");
-        return resp_tagged(s, "NO", "[AUTHENTICATIONFAILED] "
-                                    "Authentication failed");
-    }
-    return try_login(s, user, (size_t)ul, pass, (size_t)pl);
+    rx_scrub(s);
+    r = login_begin(s, ul < 0 ? NULL : user, ul < 0 ? 0 : (size_t)ul,
+                    pl < 0 ? NULL : pass, pl < 0 ? 0 : (size_t)pl);
+    lwm_auth_zeroize(pass, sizeof pass);
+    return r;
 }
 
-/* SASL PLAIN (RFC 4616): [authzid] NUL authcid NUL passwd */
+/* SASL PLAIN (RFC 4616): [authzid] NUL authcid NUL passwd. b64 is in the
+ * receive buffer, inside the command's cmd_len bytes. */
 static int sasl_plain(struct imap_sess *s, const uint8_t *b64, size_t len)
 {
     uint8_t buf[400];
     const uint8_t *p, *z1, *z2;
-    int n;
+    int n, r;
     if (len == 1 && b64[0] == '=')
         len = 0;                /* SASL-IR: an empty initial response */
     n = lwm_base64_decode(b64, len, buf, sizeof buf);
-    if (n < 0)
+    rx_scrub(s);
+    if (n < 0) {
+        lwm_auth_zeroize(buf, sizeof buf);
         return resp_tagged(s, "BAD", "Invalid base64");
+    }
     p = buf;
     z1 = memchr(p, 0, (size_t)n);
     z2 = z1 ? memchr(z1 + 1, 0, (size_t)(buf + n - z1 - 1)) : NULL;
-    if (!z1 || !z2)
-        return resp_tagged(s, "NO", "[AUTHENTICATIONFAILED] "
-                                    "Authentication failed");
-    /* an authorization identity other than the user is not supported */
-    if (z1 != p && ((size_t)(z1 - p) != (size_t)(z2 - z1 - 1) ||
-                    memcmp(p, z1 + 1, (size_t)(z1 - p)) != 0))
-        return resp_tagged(s, "NO", "[AUTHORIZATIONFAILED] "
-                                    "Authorization identity refused");
-    return try_login(s, (const char *)z1 + 1, (size_t)(z2 - z1 - 1),
-                     (const char *)z2 + 1, (size_t)(buf + n - z2 - 1));
+    if (!z1 || !z2) {
+        r = auth_failed(s);     /* not a try: nothing to check */
+    } else if (z1 != p && ((size_t)(z1 - p) != (size_t)(z2 - z1 - 1) ||
+                           memcmp(p, z1 + 1, (size_t)(z1 - p)) != 0)) {
+        /* an authorization identity other than the user: unsupported */
+        r = resp_tagged(s, "NO", "[AUTHORIZATIONFAILED] "
+                                 "Authorization identity refused");
+    } else {
+        r = login_begin(s, (const char *)z1 + 1, (size_t)(z2 - z1 - 1),
+                        (const char *)z2 + 1, (size_t)(buf + n - z2 - 1));
+    }
+    lwm_auth_zeroize(buf, sizeof buf);
+    return r;
 }
 
 /* Waiting for the client's answer to "+ " */
@@ -237,11 +322,11 @@ static int auth_wait(struct imap_sess *s)
     uint8_t *rx = srv->rx[k];
     uint8_t *lf = memchr(rx, '\n', srv->rx_len[k]);
     size_t n;
-    int r;
     if (!lf) {
         if (srv->rx_len[k] == LWM_IMAP_RXBUF) {
             srv->rx_len[k] = 0;
             s->rx_mode = RX_SKIPLINE;
+            rx_scrub(s);
             return resp_tagged(s, "BAD", "SASL response too long");
         }
         return STEP_INPUT;
@@ -252,9 +337,7 @@ static int auth_wait(struct imap_sess *s)
         n--;
     if (n == 1 && rx[0] == '*')
         return resp_tagged(s, "BAD", "Authentication cancelled");
-    r = sasl_plain(s, rx, n);
-    memset(rx, 0, n);           /* do not keep the password around */
-    return r;
+    return sasl_plain(s, rx, n);    /* it clears the line */
 }
 
 int cmd_authenticate(struct imap_sess *s)

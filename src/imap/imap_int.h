@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "imap/parse.h"
 #include "lwmail/lwm_opts.h"
 #include "lwmail/lwm_server.h"
@@ -186,6 +187,7 @@ struct imap_sess {
     /* per-command state */
     union {
         struct fetch_state f;
+        struct auth_login au;    /* LOGIN, AUTHENTICATE: the check */
         struct {
             int append;          /* store append handle */
             int mime;            /* parser slot, -1 none */

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "auth/auth.h"
 #include "imap/imap_int.h"
 #include "tls/tls.h"
 
@@ -44,6 +45,14 @@ struct lwm_server *lwm_server_init(const struct lwm_server_cfg *cfg,
     for (k = 0; k < LWM_MAX_SESSIONS; k++) {
         srv->sess[k].state = SS_FREE;
         srv->sess[k].view.mbox = -1;
+    }
+    /* the users' hash strings, checked before anything is created */
+    {
+        int r = auth_init(cfg->users, cfg->nusers);
+        if (r < 0) {
+            *err = r;
+            return NULL;
+        }
     }
 #if LWM_TLS
     if (cfg->tls) {
@@ -241,6 +250,7 @@ int lwm_conn_open(struct lwm_server *srv, void *conn, const char *peer,
     memcpy(line + 13, peer ? peer : "", n);
     line[13 + n] = 0;
     srv_log(srv, LWM_LOG_INFO, k, line);
+    auth_peer_note(k, peer);
     sess_open(&srv->sess[k], conn, h, srv_now(srv));
 #if LWM_TLS
     /* implicit TLS: the greeting waits in the output buffer until the

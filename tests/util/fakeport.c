@@ -1,6 +1,8 @@
 /* See fakeport.h. */
 #include "fakeport.h"
 
+#include "lwmail/lwm_auth.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 static uint32_t fake_ms = 1000000;
 static struct lwm_server *fake_srv;
 static struct lwm_user_cfg fake_users[8];
+static char fake_hashes[8][LWM_AUTH_HASH_STR_MAX];
 static struct lwm_server_cfg fake_cfg;
 static char *last_reply;
 static struct fake_conn *by_slot[LWM_MAX_SESSIONS];
@@ -56,9 +59,13 @@ static int64_t f_time(void *ctx)
     return 1767225600 + fake_ms / 1000; /* 2026-01-01 */
 }
 
+void (*fake_log_hook)(int level, int conn, const char *msg);
+
 static void f_log(void *ctx, int level, int conn, const char *msg)
 {
     (void)ctx;
+    if (fake_log_hook)
+        fake_log_hook(level, conn, msg);
     if (getenv("LWM_TEST_LOG"))
         fprintf(stderr, "log %d [%d] %s\n", level, conn, msg);
 }
@@ -72,24 +79,43 @@ struct lwm_server *fake_server(struct lwm_store *store,
 {
     int n = 0, err;
     while (users && users[2 * n] && n < 8) {
+        /* a fixed salt per user: the tests are reproducible */
+        uint8_t salt[16] = "fake-salt-00000";
+        const char *pw = users[2 * n + 1];
+        salt[15] = (uint8_t)n;
+        if (lwm_auth_hash(pw, strlen(pw), salt, sizeof salt, FAKE_ITERATIONS,
+                          fake_hashes[n], sizeof fake_hashes[n]) < 0)
+            return NULL;
         fake_users[n].name = users[2 * n];
-        fake_users[n].password = users[2 * n + 1];
+        fake_users[n].pass_hash = fake_hashes[n];
         n++;
     }
+    return fake_server_users(store, fake_users, (uint32_t)n, &err);
+}
+
+struct lwm_server *fake_server_users(struct lwm_store *store,
+                                     const struct lwm_user_cfg *users,
+                                     uint32_t n, int *err)
+{
     memset(&fake_cfg, 0, sizeof fake_cfg);
     fake_cfg.store = store;
     fake_cfg.port = &fake_port;
-    fake_cfg.users = fake_users;
-    fake_cfg.nusers = (uint32_t)n;
+    fake_cfg.users = users;
+    fake_cfg.nusers = n;
     /* in-memory connections: nothing to snoop */
     fake_cfg.allow_plaintext_auth = 1;
-    fake_srv = lwm_server_init(&fake_cfg, &err);
+    fake_srv = lwm_server_init(&fake_cfg, err);
     return fake_srv;
 }
 
 void fake_advance(uint32_t ms)
 {
     fake_ms += ms;
+}
+
+uint32_t fake_now(void)
+{
+    return fake_ms;
 }
 
 void fake_open(struct fake_conn *c)
@@ -99,7 +125,7 @@ void fake_open(struct fake_conn *c)
     c->out_len = c->seen = 0;
     c->out[0] = 0;
     c->closed = 0;
-    c->slot = lwm_conn_open(fake_srv, c, "fake", 0);
+    c->slot = lwm_conn_open(fake_srv, c, c->peer ? c->peer : "fake", 0);
     {
         int k;
         for (k = 0; k < LWM_MAX_SESSIONS; k++)
@@ -178,14 +204,12 @@ const char *fake_take(struct fake_conn *c)
     return last_reply;
 }
 
-const char *fake_cmd(struct fake_conn *c, const char *tag, const char *line)
+/* The response up to the line starting with tag, after what was seen;
+ * NULL if it has not come yet */
+static const char *find_tag(struct fake_conn *c, const char *tag)
 {
-    size_t n = strlen(line), tl = strlen(tag);
+    size_t tl = strlen(tag);
     const char *p;
-    fake_input(c, line, n);
-    if (n < 2 || line[n - 1] != '\n')
-        fake_input(c, "\r\n", 2);
-    fake_run();
     /* find "\n<tag> " (or the start) after seen */
     for (p = c->out + c->seen; p && *p;) {
         if ((p == c->out + c->seen || p[-1] == '\n') &&
@@ -205,4 +229,38 @@ const char *fake_cmd(struct fake_conn *c, const char *tag, const char *line)
             p++;
     }
     return NULL;
+}
+
+static void send_line(struct fake_conn *c, const char *line)
+{
+    size_t n = strlen(line);
+    fake_input(c, line, n);
+    if (n < 2 || line[n - 1] != '\n')
+        fake_input(c, "\r\n", 2);
+    fake_run();
+}
+
+const char *fake_cmd(struct fake_conn *c, const char *tag, const char *line)
+{
+    send_line(c, line);
+    return find_tag(c, tag);
+}
+
+const char *fake_wait(struct fake_conn *c, const char *tag, uint32_t max_ms)
+{
+    uint32_t waited = 0;
+    const char *r;
+    while (!(r = find_tag(c, tag)) && waited < max_ms && !c->closed) {
+        fake_advance(50);
+        waited += 50;
+        fake_run();
+    }
+    return r;
+}
+
+const char *fake_cmd_wait(struct fake_conn *c, const char *tag,
+                          const char *line, uint32_t max_ms)
+{
+    send_line(c, line);
+    return fake_wait(c, tag, max_ms);
 }
