@@ -257,7 +257,9 @@ void lwm_store_stats(struct lwm_store *s, struct lwm_store_stats *r);
 /* ------------------------------------------------------ users */
 
 /** Create a user with INBOX, Sent, Drafts, Trash, Junk and Archive (one
- *  atomic journal group). Returns the user id (>0) or an error. */
+ *  atomic journal group). A name starting with '#' is a system account
+ *  (server state, never a login) and gets no mailboxes. Returns the user
+ *  id (>0) or an error. */
 int lwm_user_create(struct lwm_store *s, const char *name);
 
 /** The id of an existing user (>0), or LWM_ERR_NOENT. */

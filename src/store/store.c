@@ -1906,7 +1906,7 @@ int lwm_user_create(struct lwm_store *s, const char *name)
     };
     struct lwm_mbox_ent mb[6];
     struct lwm_user_ent u;
-    size_t nl, i;
+    size_t nl, i, nstd;
     int err, k;
     uint32_t save_id, save_uv;
 
@@ -1923,9 +1923,12 @@ int lwm_user_create(struct lwm_store *s, const char *name)
             return LWM_ERR_INVAL;
     if (lwm_user_find(s, name) > 0)
         return LWM_ERR_EXIST;
+    /* a system account ("#system": server state such as the TLS key)
+     * holds no mail and gets no standard mailboxes */
+    nstd = name[0] == '#' ? 0 : 6;
     for (k = 0; k < LWM_STORE_MAX_USERS && s->users[k].id; k++)
         ;
-    if (k == LWM_STORE_MAX_USERS || free_slots(s) < 6 ||
+    if (k == LWM_STORE_MAX_USERS || free_slots(s) < (int)nstd ||
         s->next_user_id == 0xFFFF)
         return LWM_ERR_NOMEM;
     if ((err = journal_room(s, 7 * 160, 0)) != 0)
@@ -1934,11 +1937,11 @@ int lwm_user_create(struct lwm_store *s, const char *name)
     strcpy(u.name, name);
     save_id = s->next_mbox_id;
     save_uv = s->next_uidvalidity;
-    for (i = 0; i < 6; i++)
+    for (i = 0; i < nstd; i++)
         mbox_init(s, &mb[i], u.id, std[i].name, std[i].attrs);
-    err = rec_user(s, &u, REC_F_CONT);
-    for (i = 0; !err && i < 6; i++)
-        err = rec_mbox(s, &mb[i], i < 5 ? REC_F_CONT : 0);
+    err = rec_user(s, &u, nstd ? REC_F_CONT : 0);
+    for (i = 0; !err && i < nstd; i++)
+        err = rec_mbox(s, &mb[i], i + 1 < nstd ? REC_F_CONT : 0);
     if (!err)
         err = fl_sync(s);
     if (err) {
@@ -1948,7 +1951,7 @@ int lwm_user_create(struct lwm_store *s, const char *name)
     }
     s->users[k] = u;
     s->next_user_id++;
-    for (i = 0; i < 6; i++)
+    for (i = 0; i < nstd; i++)
         mbox_install(s, &mb[i]);
     return u.id;
 }
