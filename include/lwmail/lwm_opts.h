@@ -288,14 +288,16 @@
 #endif
 
 /** Sessions not yet logged in, at most (all addresses together); a new
- *  connection beyond it pushes out the oldest one. */
+ *  connection beyond it pushes out the oldest unauthenticated session of
+ *  the address that has the most. */
 #ifndef LWM_MAX_PREAUTH
-#define LWM_MAX_PREAUTH (LWM_MAX_SESSIONS / 2)
+#define LWM_MAX_PREAUTH (LWM_MAX_SESSIONS - 2)
 #endif
 
-/** Sessions not yet logged in from one address; more are refused. */
+/** Sessions not yet logged in from one address; more are refused. Mail
+ *  clients open a few connections at once (Thunderbird up to 5). */
 #ifndef LWM_MAX_PREAUTH_PER_ADDR
-#define LWM_MAX_PREAUTH_PER_ADDR 2
+#define LWM_MAX_PREAUTH_PER_ADDR 4
 #endif
 
 #endif /* LWM_OPTS_H */

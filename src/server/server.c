@@ -183,15 +183,18 @@ static void refuse(struct lwm_server *srv, void *conn, unsigned flags,
 
 /* Pre-authentication limits: at most LWM_MAX_PREAUTH_PER_ADDR sessions
  * not yet logged in from one address (refuse more), at most
- * LWM_MAX_PREAUTH from all (push out the oldest), so idle or slow
- * connections cannot take every slot from the people who log in. Returns
- * 0 if the new connection may have a slot. */
+ * LWM_MAX_PREAUTH from all. Beyond that (or with no slot free) a new
+ * connection pushes out the oldest unauthenticated session of the address
+ * that has the most of them: a flood from one address or a few evicts its
+ * own, and someone with a single connection keeps it long enough to log
+ * in. Returns 0 with *free_slot set if the connection may have a slot. */
 static int preauth_admit(struct lwm_server *srv, uint32_t h, int *free_slot)
 {
-    int k, oldest = -1, same = 0, total = 0;
+    int k, j, victim = -1, vcount = 0, same = 0, total = 0;
     *free_slot = -1;
     for (k = 0; k < LWM_MAX_SESSIONS; k++) {
         struct imap_sess *s = &srv->sess[k];
+        int count = 0;
         if (s->state == SS_FREE) {
             if (*free_slot < 0)
                 *free_slot = k;
@@ -202,24 +205,31 @@ static int preauth_admit(struct lwm_server *srv, uint32_t h, int *free_slot)
         total++;
         if (s->peer_hash == h)
             same++;
-        if (oldest < 0 ||
-            (int32_t)(s->open_ms - srv->sess[oldest].open_ms) < 0)
-            oldest = k;
+        for (j = 0; j < LWM_MAX_SESSIONS; j++)
+            count += srv->sess[j].state == SS_NOAUTH &&
+                     !srv->sess[j].closing &&
+                     srv->sess[j].peer_hash == s->peer_hash;
+        if (count > vcount ||
+            (count == vcount &&
+             (int32_t)(s->open_ms - srv->sess[victim].open_ms) < 0)) {
+            victim = k;
+            vcount = count;
+        }
     }
     if (same >= LWM_MAX_PREAUTH_PER_ADDR)
         return -1;
-    if ((total >= LWM_MAX_PREAUTH || *free_slot < 0) && oldest >= 0) {
-        struct imap_sess *o = &srv->sess[oldest];
+    if ((total >= LWM_MAX_PREAUTH || *free_slot < 0) && victim >= 0) {
+        struct imap_sess *o = &srv->sess[victim];
         static const char bye[] =
-            "* BYE Too many connections not logged in\r\n";
-        srv_log(srv, LWM_LOG_NOTICE, oldest,
+            "* BYE [UNAVAILABLE] Too many connections not logged in\r\n";
+        srv_log(srv, LWM_LOG_NOTICE, victim,
                 "pushed out: too many connections not logged in");
-        if (!tls_on(oldest) && !o->busy)
-            (void)srv_conn_send(srv, oldest, (const uint8_t *)bye,
+        if (!tls_on(victim) && !o->busy)
+            (void)srv_conn_send(srv, victim, (const uint8_t *)bye,
                                 sizeof bye - 1);
-        srv_conn_abort(srv, oldest);
+        srv_conn_abort(srv, victim);
         if (*free_slot < 0)
-            *free_slot = oldest;
+            *free_slot = victim;
     }
     return *free_slot < 0 ? -1 : 0;
 }
