@@ -16,6 +16,7 @@ import base64
 import datetime
 import imaplib
 import os
+import subprocess
 import re
 import socket
 import sys
@@ -1826,7 +1827,8 @@ class TestDaemon(unittest.TestCase):
         d = Daemon(LWMAILD, extra_args=[])
         d.args = lambda: [LWMAILD, "--imap", "127.0.0.1:0", "--flash",
                           d.flash, "--flash-size", "8M",
-                          "--user", "alice:secret1", "--user", "bob:secret2"]
+                          "--user", "alice:secret1", "--user", "bob:secret2",
+                          "--allow-plaintext-auth"]
         self.addCleanup(d.cleanup)
         port = d.start()
         M = imaplib.IMAP4("127.0.0.1", port, timeout=IO_TIMEOUT)
@@ -1840,14 +1842,25 @@ class TestDaemon(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="lwm-interop-cfg-")
         self.addCleanup(shutil.rmtree, tmp, True)
         conf = os.path.join(tmp, "lwmaild.conf")
+        # the file holds hashes, made by the daemon itself
+        hashes = []
+        for pw in ("pw-carol", "pw-dave"):
+            r = subprocess.run([LWMAILD, "--hash-password", "--iterations",
+                                "2000"], input=pw.encode() + b"\n",
+                               capture_output=True, timeout=30, check=True)
+            hashes.append(r.stdout.decode().strip())
+            self.assertTrue(hashes[-1].startswith("$pbkdf2-sha256$2000$"))
+            self.assertNotIn(pw, hashes[-1])
         with open(conf, "w") as f:
             f.write("# interop test\n"
                     "imap = 127.0.0.1:0\n"
                     "flash = %s\n"
                     "flash-size = 2M\n"
-                    "user = carol:pw-carol\n"
-                    "user = dave:pw-dave\n"
-                    "log-level = debug\n" % os.path.join(tmp, "cfg.img"))
+                    "user = carol:%s\n"
+                    "user = dave:%s\n"
+                    "allow-plaintext-auth = yes\n"
+                    "log-level = debug\n" % (os.path.join(tmp, "cfg.img"),
+                                             hashes[0], hashes[1]))
         d = Daemon(LWMAILD, workdir=tmp, config=conf)
         self.addCleanup(d.cleanup)
         port = d.start()
