@@ -265,11 +265,15 @@ int cmd_login(struct imap_sess *s)
     int ul, pl, r;
     if (!login_allowed(s))
         return privacy_required(s);
-    if (s->cmd.ntoks != 2)
+    if (s->cmd.ntoks != 2) {
+        rx_scrub(s);            /* a password may be in there all the same */
         return resp_tagged(s, "BAD", "LOGIN needs a user name and a "
                                      "password");
-    if (s->toks[0].type == LWM_TOK_LIST || s->toks[1].type == LWM_TOK_LIST)
+    }
+    if (s->toks[0].type == LWM_TOK_LIST || s->toks[1].type == LWM_TOK_LIST) {
+        rx_scrub(s);
         return resp_tagged(s, "BAD", "LOGIN arguments are strings");
+    }
     /* a name or password that does not fit (or holds a NUL) cannot be
      * right, but is checked like any other: same time, same answer */
     ul = tok_string(s, &s->toks[0], user, sizeof user);
