@@ -490,8 +490,8 @@ static void on_log(int level, int conn, const char *msg)
         log_fails++;
         snprintf(log_last, sizeof log_last, "%d %s", level, msg);
     }
-    if (strstr(msg, "locked out"))
-        log_locks += level <= LWM_LOG_WARNING;
+    if (strstr(msg, "locked out after "))
+        log_locks += level == LWM_LOG_WARNING;
     /* no password ever reaches the log */
     CHECK(!strstr(msg, "secret1") && !strstr(msg, "wrong-pw") &&
           !strstr(msg, "pw2"));
@@ -575,6 +575,8 @@ static void test_login_through_port(void)
     t = tagged(r, "a3");
     CHECK(t && strcmp(t, fail_line) == 0);
     CHECK(log_fails == LWM_AUTH_FREE_FAILS && log_locks == 1);
+    CHECK(strstr(log_last, "5 authentication failed for alice from "
+                           "192.0.2.1") == log_last);
     CHECK(auth_thr_locked(auth_throttle(), a.slot >= 0 ?
                           lwm_the_server.sess[a.slot].peer_hash : 0,
                           fake_now()));

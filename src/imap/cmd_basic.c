@@ -197,6 +197,25 @@ static void log_auth(struct imap_sess *s, int level, const char *what,
     srv_log(sess_srv(s), level, s->slot, line);
 }
 
+/* "<address> locked out after <n> failed logins" */
+static void log_lockout(struct imap_sess *s, uint32_t fails)
+{
+    const char *peer = auth_peer(s->slot);
+    char line[64 + AUTH_PEER_MAX], num[12];
+    size_t n = strlen(peer), k = sizeof num;
+    memcpy(line, peer, n);
+    memcpy(line + n, " locked out after ", 18);
+    n += 18;
+    do {
+        num[--k] = (char)('0' + fails % 10);
+        fails /= 10;
+    } while (fails);
+    memcpy(line + n, num + k, sizeof num - k);
+    n += sizeof num - k;
+    memcpy(line + n, " failed logins", 15);
+    srv_log(sess_srv(s), LWM_LOG_WARNING, s->slot, line);
+}
+
 /* The check succeeded: the session is authenticated as user name */
 static int login_ok(struct imap_sess *s, const char *name)
 {
@@ -220,13 +239,11 @@ static int login_step(struct imap_sess *s)
     int r = auth_login_step(l, srv_now(sess_srv(s)));
     if (l->failed_now) {
         l->failed_now = 0;
+        log_auth(s, LWM_LOG_NOTICE, "authentication failed", "");
         /* the lockout is told once, as it begins: tries while locked are
          * not logged above debug, so a flood does not flood the log */
         if (l->fails == LWM_AUTH_FREE_FAILS)
-            log_auth(s, LWM_LOG_WARNING, "authentication failed",
-                     "; address locked out");
-        else
-            log_auth(s, LWM_LOG_NOTICE, "authentication failed", "");
+            log_lockout(s, l->fails);
     }
     switch (r) {
     case AUTH_MORE:
