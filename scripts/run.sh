@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Build a Release tree and run lwmaild on the embedded default: a
 # file-backed flash image and a configuration under build/run/data/, a
-# generated user whose password is printed, IMAP on loopback.
+# generated user whose password is printed, IMAP (STARTTLS) and IMAPS on
+# loopback with a self-signed certificate made on first start.
 #
 #   scripts/run.sh [extra lwmaild options...]
 #
 # Environment: LWM_DATA (data directory, default build/run/data),
-# LWM_IMAP (listen address, default 127.0.0.1:1143; 127.0.0.1:0 picks a
-# free port). Stop it with Ctrl-C (SIGINT) or SIGTERM: nothing is lost.
+# LWM_IMAP (IMAP with STARTTLS, default 127.0.0.1:1143; 127.0.0.1:0 picks a
+# free port), LWM_IMAPS (IMAP over TLS, default 127.0.0.1:1993). Stop it
+# with Ctrl-C (SIGINT) or SIGTERM: nothing is lost.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -75,6 +77,10 @@ elif grep '^user = [^:]*:' "$conf" |
     mv "$tmp" "$conf"
 fi
 user=$(sed -n 's/^user = \([^:]*\):.*$/\1/p' "$conf" | head -1)
-echo "run.sh: log in as '$user' with its password" \
-     "(IMAP, plaintext on loopback; TLS comes with the next release)"
-exec "$build/lwmaild" --config "$conf" --imap "${LWM_IMAP:-127.0.0.1:1143}" "$@"
+echo "run.sh: log in as '$user' with its password: IMAPS (TLS) on the" \
+     "imaps port, or IMAP with STARTTLS; the server's self-signed" \
+     "certificate's fingerprint is logged below, compare it with what" \
+     "your client shows"
+exec "$build/lwmaild" --config "$conf" \
+    --imap "${LWM_IMAP:-127.0.0.1:1143}" \
+    --imaps "${LWM_IMAPS:-127.0.0.1:1993}" "$@"
