@@ -80,8 +80,11 @@ int cmd_starttls(struct imap_sess *s)
 }
 
 /* LOGIN and AUTHENTICATE on a connection without TLS, unless allowed */
+static void rx_scrub(struct imap_sess *s);
+
 static int privacy_required(struct imap_sess *s)
 {
+    rx_scrub(s);        /* a password sent in the clear is not kept */
     return resp_tagged(s, "NO", "[PRIVACYREQUIRED] Plaintext login is "
                                 "disabled: use STARTTLS or port 993");
 }

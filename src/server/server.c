@@ -133,6 +133,7 @@ int srv_starttls(struct lwm_server *srv, int slot)
 int srv_tls_on(struct lwm_server *srv, int slot)
 {
     (void)srv;
+    (void)slot;
     return tls_on(slot);
 }
 
@@ -350,6 +351,8 @@ int lwm_server_poll(struct lwm_server *srv)
     if (tls_ready())
         tls_busy = tls_poll(srv, now);
 #endif
+    /* a lock from before a wrap of the ms clock must not come back */
+    auth_thr_decay(auth_throttle(), now);
     /* one bounded step of flash housekeeping per poll */
     r = lwm_store_gc_step(srv->store);
     if (r < 0 && r != LWM_ERR_NOSPC && r != LWM_ERR_AGAIN)
