@@ -6,9 +6,10 @@
  * two are less than 2^31 ms (24.8 days) apart. Entries never get that
  * old: every lookup first drops the entries whose latest failure is more
  * than LWM_AUTH_FORGET_MS (at most a day or so) behind, and lock times
- * are capped at LWM_AUTH_LOCK_MAX_MS. Only a table nobody touches for
- * exactly a multiple of 49.7 days (give or take LWM_AUTH_LOCK_MAX_MS)
- * could see a stale lock come back, for at most that long.
+ * are capped at LWM_AUTH_LOCK_MAX_MS; the server also decays the table at
+ * every poll, so even a table no login touches for weeks holds no stale
+ * entry when the clock wraps. Ages are signed differences: a failure
+ * stamped a moment after the caller read its clock counts as recent.
  *
  * The table is small and searched linearly (32 entries by default, 16
  * bytes each): cheaper than any index at this size.
@@ -47,8 +48,10 @@ void auth_thr_decay(struct auth_thr *t, uint32_t now)
     unsigned i;
     for (i = 0; i < LWM_AUTH_THROTTLE_ENTRIES; i++) {
         struct auth_thr_ent *e = &t->e[i];
+        /* signed: a failure stamped a moment after the caller read its
+         * clock is recent, not 49 days old */
         if (e->fails && !ent_locked(e, now) &&
-            (uint32_t)(now - e->last) > LWM_AUTH_FORGET_MS)
+            (int32_t)(now - e->last) > (int32_t)LWM_AUTH_FORGET_MS)
             memset(e, 0, sizeof *e);
     }
 }

@@ -352,7 +352,7 @@ int lwm_server_poll(struct lwm_server *srv)
         tls_busy = tls_poll(srv, now);
 #endif
     /* a lock from before a wrap of the ms clock must not come back */
-    auth_thr_decay(auth_throttle(), now);
+    auth_thr_decay(auth_throttle(), srv_now(srv));
     /* one bounded step of flash housekeeping per poll */
     r = lwm_store_gc_step(srv->store);
     if (r < 0 && r != LWM_ERR_NOSPC && r != LWM_ERR_AGAIN)
