@@ -10,8 +10,9 @@ packages=(
     gcc-arm-none-eabi libnewlib-arm-none-eabi
     gcc-mips-linux-gnu libc6-dev-mips-cross
     qemu-user-static python3
-    # tests/interop: real IMAP clients against lwmaild
-    curl isync offlineimap3 fetchmail neomutt tmux swaks
+    # tests/interop: real IMAP clients against lwmaild; openssl for the
+    # TLS tests (s_client, test certificates)
+    curl isync offlineimap3 fetchmail neomutt tmux swaks openssl
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -19,7 +20,7 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
     missing=()
     for tool in cmake ninja gcc make arm-none-eabi-gcc mips-linux-gnu-gcc \
                 qemu-mips-static python3 \
-                curl mbsync offlineimap fetchmail neomutt tmux swaks; do
+                curl mbsync offlineimap fetchmail neomutt tmux swaks openssl; do
         command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
     done
     if [ ${#missing[@]} -ne 0 ]; then

@@ -19,8 +19,10 @@ Maildirs (plain file operations, as a mail reader would do them).
   interop_ctl.py same-text FILE1 FILE2 [--ignore-header NAME...]
                                              equal once line ends are LF
 
-The user is alice/secret1 unless LWM_USER / LWM_PASS say otherwise. Exit
-status 0, or 1 with a message on stderr.
+The user is alice/secret1 unless LWM_USER / LWM_PASS say otherwise. With
+LWM_CTL_IMAPS=1, PORT is an IMAPS port (implicit TLS; the certificate is
+checked against LWM_CTL_CAFILE if given). Exit status 0, or 1 with a
+message on stderr.
 """
 
 import email.parser
@@ -41,7 +43,18 @@ def die(msg):
 
 
 def connect(port):
-    M = imaplib.IMAP4("127.0.0.1", int(port), timeout=IO_TIMEOUT)
+    if os.environ.get("LWM_CTL_IMAPS"):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if os.environ.get("LWM_CTL_CAFILE"):
+            ctx.load_verify_locations(os.environ["LWM_CTL_CAFILE"])
+        else:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        M = imaplib.IMAP4_SSL("127.0.0.1", int(port), ssl_context=ctx,
+                              timeout=IO_TIMEOUT)
+    else:
+        M = imaplib.IMAP4("127.0.0.1", int(port), timeout=IO_TIMEOUT)
     M.login(os.environ.get("LWM_USER", "alice"),
             os.environ.get("LWM_PASS", "secret1"))
     return M

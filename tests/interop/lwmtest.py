@@ -1,8 +1,9 @@
 """Shared helpers for the lwmail interop tests (python3 standard library only).
 
   Daemon      starts lwmaild in a temporary directory on 127.0.0.1 port 0,
-              learns the port from its "imap ADDR:PORT" line, stops it with
-              SIGTERM and checks that it exits 0 with no sanitizer report.
+              learns the ports from its "imap ADDR:PORT" / "imaps ADDR:PORT"
+              lines, stops it with SIGTERM and checks that it exits 0 with
+              no sanitizer report; reads its log (TLS fingerprint, arena).
   Raw         a byte-exact IMAP client for checks imaplib can't express
               (exact response codes, literals, IDLE, protocol errors).
   parse()     IMAP response syntax into Python values (atoms, strings,
@@ -59,7 +60,11 @@ class Daemon:
     """One lwmaild in its own temporary directory."""
 
     def __init__(self, binary, workdir=None, extra_args=(), users=USERS,
-                 config=None, keep_dir=False):
+                 config=None, keep_dir=False, imap=True, imaps=False,
+                 plaintext_auth=True, hostname=None, flash=None):
+        """imap/imaps: listen for IMAP (with STARTTLS) / implicit TLS on
+        127.0.0.1 port 0; plaintext_auth: pass --allow-plaintext-auth (the
+        IMAP tests log in without TLS; the TLS tests turn it off)."""
         self.binary = os.path.abspath(binary)
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="lwm-interop-")
@@ -67,19 +72,35 @@ class Daemon:
         self.extra_args = list(extra_args)
         self.users = users
         self.config = config
+        if not imap and not imaps and not config:
+            raise ValueError("Daemon: no listener (lwmaild would take its "
+                             "fixed default ports)")
+        self.imap = imap
+        self.imaps = imaps
+        self.plaintext_auth = plaintext_auth
+        self.hostname = hostname
         self.proc = None
-        self.port = None
+        self.port = None          # the IMAP (STARTTLS) port
+        self.tls_port = None      # the IMAPS port
         self.stderr_path = os.path.join(self.dir, "lwmaild.stderr")
-        self.flash = os.path.join(self.dir, "flash.img")
+        self.flash = flash or os.path.join(self.dir, "flash.img")
 
     def args(self):
         if self.config:
             return [self.binary, "--config", self.config] + self.extra_args
-        # plaintext logins on loopback: these tests are about IMAP, the TLS
-        # ones (tls_test.py) start their own daemons without this switch
-        a = [self.binary, "--imap", "127.0.0.1:0", "--flash", self.flash,
-             "--flash-size", FLASH_SIZE, "--block-size", BLOCK_SIZE,
-             "--allow-plaintext-auth"]
+        a = [self.binary]
+        if self.imap:
+            a += ["--imap", "127.0.0.1:0"]
+        if self.imaps:
+            a += ["--imaps", "127.0.0.1:0"]
+        a += ["--flash", self.flash, "--flash-size", FLASH_SIZE,
+              "--block-size", BLOCK_SIZE]
+        # plaintext logins on loopback: the IMAP tests are about IMAP; the
+        # TLS ones (tls_test.py) start their daemons without this switch
+        if self.plaintext_auth:
+            a.append("--allow-plaintext-auth")
+        if self.hostname:
+            a += ["--hostname", self.hostname]
         for u, p in self.users:
             a += ["--user", "%s:%s" % (u, p)]
         return a + self.extra_args
@@ -94,29 +115,46 @@ class Daemon:
                                      cwd=self.dir, env=env,
                                      preexec_fn=_die_with_parent)
         err.close()
-        line = self._read_port_line()
-        m = re.match(rb"imap (\d+\.\d+\.\d+\.\d+):(\d+)\s*$", line)
-        if not m:
-            self.kill()
-            raise DaemonError("unexpected first stdout line %r; stderr:\n%s"
-                              % (line, self.stderr()))
-        if m.group(1) != b"127.0.0.1":
-            self.kill()
-            raise DaemonError("daemon listens on %r, not loopback" % m.group(1))
-        self.port = int(m.group(2))
-        if self.port in (0, 25, 143, 587, 993):
-            self.kill()
-            raise DaemonError("daemon reported port %d" % self.port)
-        return self.port
+        self.port = self.tls_port = None
+        for line in self._read_port_lines():
+            m = re.match(rb"(imaps?) (\d+\.\d+\.\d+\.\d+):(\d+)\s*$", line)
+            if not m:
+                self.kill()
+                raise DaemonError("unexpected stdout line %r; stderr:\n%s"
+                                  % (line, self.stderr()))
+            if m.group(2) != b"127.0.0.1":
+                self.kill()
+                raise DaemonError("daemon listens on %r, not loopback"
+                                  % m.group(2))
+            port = int(m.group(3))
+            if port in (0, 25, 143, 465, 587, 993, 1143, 1993):
+                self.kill()
+                raise DaemonError("daemon reported port %d" % port)
+            if m.group(1) == b"imap" and self.port is None:
+                self.port = port
+            elif m.group(1) == b"imaps" and self.tls_port is None:
+                self.tls_port = port
+        return self.port if self.port is not None else self.tls_port
 
-    def _read_port_line(self):
+    def _wanted_lines(self, buf):
+        """All listener lines are there (lwmaild prints them at once)."""
+        if b"\n" not in buf:
+            return False
+        if self.config:
+            return True
+        lines = buf.split(b"\n")[:-1]
+        return ((not self.imap or any(x.startswith(b"imap ") for x in lines))
+                and (not self.imaps or
+                     any(x.startswith(b"imaps ") for x in lines)))
+
+    def _read_port_lines(self):
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         fd = self.proc.stdout.fileno()
         buf = b""
         deadline = time.monotonic() + START_TIMEOUT
         try:
-            while b"\n" not in buf:
+            while not self._wanted_lines(buf):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.kill()
@@ -133,11 +171,12 @@ class Daemon:
                 buf += chunk
         finally:
             sel.close()
-        if b"\n" not in buf:
+        if not self._wanted_lines(buf):
+            self.kill()
             rc = self.proc.wait(timeout=STOP_TIMEOUT)
             raise DaemonError("daemon exited (%s) before listening; stdout %r;"
                               " stderr:\n%s" % (rc, buf, self.stderr()))
-        return buf.split(b"\n", 1)[0]
+        return buf.split(b"\n")[:-1]
 
     def stderr(self):
         try:
@@ -145,6 +184,43 @@ class Daemon:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    # The log lines of the TLS layer (src/tls/tls.c)
+    FINGERPRINT = re.compile(r"TLS certificate SHA-256 fingerprint "
+                             r"((?:[0-9A-F]{2}:){31}[0-9A-F]{2})\s*$", re.M)
+    ARENA = re.compile(r"session (\d+): TLS session freed: arena in use "
+                       r"(\d+) B, idle (\d+) B, peak (\d+) B, "
+                       r"failed allocations (\d+)\s*$", re.M)
+
+    def fingerprints(self):
+        """Every certificate fingerprint logged, as bytes (32 each)."""
+        return [bytes.fromhex(m.group(1).replace(":", ""))
+                for m in self.FINGERPRINT.finditer(self.stderr())]
+
+    def arena_lines(self):
+        """Every "TLS session freed" line: dicts with slot, used, idle,
+        peak, fails (bytes, counts)."""
+        return [dict(slot=int(m.group(1)), used=int(m.group(2)),
+                     idle=int(m.group(3)), peak=int(m.group(4)),
+                     fails=int(m.group(5)))
+                for m in self.ARENA.finditer(self.stderr())]
+
+    def wait_log(self, pred, timeout=30.0, what="a log line"):
+        """Poll the log (20 times a second) until pred(stderr text) is
+        true; raise DaemonError after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.stderr()
+            if pred(text):
+                return text
+            if not self.alive():
+                raise DaemonError("daemon died waiting for %s; stderr:\n%s"
+                                  % (what, text))
+            if time.monotonic() > deadline:
+                raise DaemonError("no %s within %.0f s; stderr tail:\n%s"
+                                  % (what, timeout,
+                                     "\n".join(text.splitlines()[-30:])))
+            time.sleep(0.05)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
