@@ -1236,17 +1236,11 @@ class TestManyHandshakes(TlsCase):
         self.rounds(d, MAX_PREAUTH, srcs)
         d.stop()
 
-    # KNOWN BUG (arena sizing): LWM_TLS_ARENA does not hold
-    # LWM_TLS_HANDSHAKES handshakes while the other session slots hold open
-    # TLS sessions. On x86-64 one handshake of the four fails half-way
-    # (-0x7d00 or -0x0010, MPI alloc) with "failed allocations" > 0 in
-    # nearly every round, with the arena at 40,960 B (before 321a428) and
-    # at 43,008 B (after). The figures the size was taken from are the
-    # logged "in use" bytes, which leave out memory_buffer_alloc's own
-    # 64-byte header per block (LP64) and its 8-byte rounding: counted
-    # with them, 4 handshakes + 4 open sessions peak at 44,032 B, and a
-    # 48 KiB arena passes. Remove the markers once the arena is big enough.
-    @unittest.expectedFailure
+    # The arena must hold LWM_TLS_HANDSHAKES handshakes while the other
+    # slots hold open TLS sessions. It did not at first: its size was taken
+    # from logged figures that left out memory_buffer_alloc's own block
+    # headers (64 bytes each on LP64); the layer now counts them and the
+    # default size follows (lwm_opts.h, LWM_TLS_ARENA).
     @unittest.skipUnless(LWMAILD_HSQ or os.environ.get("LWM_REQUIRE_HSQ"),
                          "LWMAILD_HSQ not set (CTest sets it)")
     def test_eight_at_once(self):
@@ -1258,7 +1252,6 @@ class TestManyHandshakes(TlsCase):
         self.rounds(d, MAX_SESSIONS, ["127.0.0.1"] * MAX_SESSIONS)
         d.stop()
 
-    @unittest.expectedFailure       # the same known bug (see above)
     def test_handshakes_while_sessions_are_open(self):
         """The default build at its limits: LWM_MAX_SESSIONS -
         LWM_TLS_HANDSHAKES sessions logged in over TLS, and
