@@ -29,6 +29,7 @@ import base64
 import hashlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -260,6 +261,7 @@ class TestPasswordTool(unittest.TestCase):
 
     def start_with_config(self, users):
         tmp = tempfile.mkdtemp(prefix="lwm-auth-cfg-")
+        self.addCleanup(shutil.rmtree, tmp, True)
         conf = os.path.join(tmp, "lwmaild.conf")
         with open(conf, "w") as f:
             f.write("imap = 127.0.0.1:0\nflash = %s\nflash-size = %s\n"
