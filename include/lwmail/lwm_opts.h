@@ -233,13 +233,16 @@
 #define LWM_TLS_HANDSHAKE_TIMEOUT_MS 20000UL
 #endif
 
-/** Largest DER certificate chain / private key kept (configured or
- *  generated), bytes; held in RAM for the server's life. */
+/** Room for the generated certificate and key (DER) while they are
+ *  loaded from the store or made, bytes; borrowed from the arena at
+ *  start-up only. The certificate is about 470 bytes plus twice the host
+ *  name, the P-256 key 121 bytes. A configured PEM pair does not pass
+ *  through these buffers. */
 #ifndef LWM_TLS_CERT_MAX
-#define LWM_TLS_CERT_MAX 4096
+#define LWM_TLS_CERT_MAX 1536
 #endif
 #ifndef LWM_TLS_KEY_MAX
-#define LWM_TLS_KEY_MAX 2048
+#define LWM_TLS_KEY_MAX 256
 #endif
 
 /* ---------------------------------------------------------------- auth */
