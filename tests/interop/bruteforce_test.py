@@ -303,23 +303,5 @@ class TestPasswordTool(unittest.TestCase):
                 d.cleanup()
 
 
-def main():
-    global LWMAILD
-    args = sys.argv[1:]
-    if args and not args[0].startswith("-") and os.path.exists(args[0]):
-        LWMAILD = os.path.abspath(args.pop(0))
-    if not LWMAILD or not os.access(LWMAILD, os.X_OK):
-        print("usage: %s PATH/TO/lwmaild [unittest args]" % sys.argv[0],
-              file=sys.stderr)
-        return 2
-    prog = unittest.main(argv=[sys.argv[0]] + args, exit=False,
-                         testRunner=unittest.TextTestRunner(verbosity=2))
-    r = prog.result
-    failed = len(r.failures) + len(r.errors)
-    print("interop_bruteforce: %d passed, %d failed, %d skipped"
-          % (r.testsRun - failed - len(r.skipped), failed, len(r.skipped)))
-    return 0 if r.wasSuccessful() and r.testsRun else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(lwmtest.main("interop_bruteforce", globals()))

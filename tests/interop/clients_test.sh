@@ -11,152 +11,46 @@
 # own temporary directory, and stops it with SIGTERM: the daemon must exit
 # 0 with no sanitizer report. Everything is removed on exit, failure or not.
 # Every wait is bounded. A client that is not installed fails its section
-# (scripts/deps.sh installs them all).
+# (scripts/deps.sh installs them all). The reporting helpers, the daemon's
+# start and stop and the loop over the sections are in lib.sh.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ctl=("${PYTHON3:-python3}" "$here/interop_ctl.py")
 
-if [ $# -lt 1 ] || [ ! -x "$1" ]; then
-    echo "usage: $0 PATH/TO/lwmaild [section...]" >&2
-    exit 2
-fi
-lwmaild=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-shift
-sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(curl mbsync offlineimap fetchmail neomutt)
-
-# A daemon left behind by a killed script (a CTest timeout) gets SIGTERM.
-pdeathsig=()
-if setpriv --pdeathsig TERM true >/dev/null 2>&1; then
-    pdeathsig=(setpriv --pdeathsig TERM)
-fi
-
-top=$(mktemp -d "${TMPDIR:-/tmp}/lwm-clients.XXXXXX")
-daemon_pid=
+me=clients_test
+suite=interop_clients
+all_sections=(curl mbsync offlineimap fetchmail neomutt)
 tmux_sock=
-
-cleanup() {
+cleanup_extra() {
     if [ -n "$tmux_sock" ]; then
         tmux -S "$tmux_sock" kill-server >/dev/null 2>&1 || true
     fi
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -KILL "$daemon_pid" 2>/dev/null || true
-        wait "$daemon_pid" 2>/dev/null || true
-    fi
-    if [ -n "${LWM_KEEP_TMP:-}" ]; then
-        echo "clients_test: kept $top" >&2
-    else
-        rm -rf "$top"
-    fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# ------------------------------------------------------------ reporting
-
-passed=0
-failed=0
-failed_names=()
-section_ok=1
-
-note() { echo "    $*"; }
-
-# check DESCRIPTION COMMAND...: run it; a failure marks the section failed
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        note "ok   $what"
-        return 0
-    fi
-    note "FAIL $what"
-    section_ok=0
-    return 1
-}
-
-# expect_eq DESCRIPTION GOT WANT
-expect_eq() {
-    if [ "$2" = "$3" ]; then
-        note "ok   $1 ($2)"
-        return 0
-    fi
-    note "FAIL $1: got '$2', want '$3'"
-    section_ok=0
-    return 1
-}
-
-fail() {
-    note "FAIL $*"
-    section_ok=0
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+setup lwm-clients "$@"
 
 # ------------------------------------------------------------ the daemon
 
-# start_daemon DIR: sets port; fails the section if it does not come up
-start_daemon() {
-    local dir=$1 line= i
-    mkdir -p "$dir"
-    "${pdeathsig[@]}" "$lwmaild" --imap 127.0.0.1:0 --flash "$dir/flash.img" \
-        --flash-size 8M --block-size 8K \
-        --user alice:secret1 --user bob:secret2 --allow-plaintext-auth \
-        </dev/null >"$dir/lwmaild.out" 2>"$dir/lwmaild.err" &
-    daemon_pid=$!
-    for ((i = 0; i < 600; i++)); do            # at most 60 s
-        line=$(head -n 1 "$dir/lwmaild.out" 2>/dev/null)
-        case $line in
-            "imap 127.0.0.1:"[0-9]*) break ;;
-        esac
-        if ! kill -0 "$daemon_pid" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
-    done
+# imap_ready DIR: the daemon's first line names its IMAP port; sets port
+imap_ready() {
+    local line
+    line=$(head -n 1 "$1/lwmaild.out" 2>/dev/null)
     case $line in
-        "imap 127.0.0.1:"[0-9]*)
-            port=${line##*:}
-            case $port in 0|25|143|587|993) fail "daemon chose port $port"; return 1 ;; esac
-            return 0 ;;
+        "imap 127.0.0.1:"[0-9]*) port=${line##*:}; return 0 ;;
     esac
-    fail "lwmaild did not start; its stderr:"
-    sed 's/^/      /' "$dir/lwmaild.err"
     return 1
 }
 
-# stop_daemon DIR: SIGTERM, exit 0, no sanitizer report
-stop_daemon() {
-    local dir=$1 rc i
-    [ -n "$daemon_pid" ] || return 0
-    if ! kill -0 "$daemon_pid" 2>/dev/null; then
-        wait "$daemon_pid"
-        rc=$?
-        fail "lwmaild died during the section (exit $rc); its stderr:"
-        tail -n 40 "$dir/lwmaild.err" | sed 's/^/      /'
-        daemon_pid=
-        return 1
-    fi
-    kill -TERM "$daemon_pid"
-    for ((i = 0; i < 300; i++)); do            # at most 30 s
-        kill -0 "$daemon_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -KILL "$daemon_pid"
-        wait "$daemon_pid" 2>/dev/null
-        daemon_pid=
-        fail "lwmaild ignored SIGTERM for 30 s"
-        return 1
-    fi
-    wait "$daemon_pid"
-    rc=$?
-    daemon_pid=
-    if [ "$rc" -ne 0 ] || grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:|UndefinedBehaviorSanitizer' \
-            "$dir/lwmaild.err"; then
-        fail "lwmaild exit $rc after SIGTERM or a sanitizer report; its stderr:"
-        tail -n 40 "$dir/lwmaild.err" | sed 's/^/      /'
-        return 1
-    fi
-    note "ok   lwmaild stopped cleanly"
+# start_daemon DIR: sets port; fails the section if it does not come up
+start_daemon() {
+    local dir=$1
+    launch_daemon "$dir" imap_ready --imap 127.0.0.1:0 --flash "$dir/flash.img" \
+        --flash-size 8M --block-size 8K \
+        --user alice:secret1 --user bob:secret2 --allow-plaintext-auth || return 1
+    case $port in 0|25|143|587|993) fail "daemon chose port $port"; return 1 ;; esac
+    return 0
 }
 
 # wait_until SECONDS COMMAND...: poll (10 per second) until it succeeds
@@ -168,16 +62,6 @@ wait_until() {
         sleep 0.1
     done
     return 1
-}
-
-need() {
-    local t
-    for t in "$@"; do
-        if ! command -v "$t" >/dev/null 2>&1; then
-            fail "$t is not installed (scripts/deps.sh installs it)"
-            return 1
-        fi
-    done
 }
 
 srv() { "${ctl[@]}" "$port" "$@"; }
@@ -515,28 +399,4 @@ EOF
 
 # ------------------------------------------------------------ main
 
-for name in "${sections[@]}"; do
-    if ! declare -F "section_$name" >/dev/null; then
-        echo "clients_test: unknown section $name" >&2
-        exit 2
-    fi
-    echo "== $name"
-    section_ok=1
-    dir=$top/$name
-    if start_daemon "$dir"; then
-        "section_$name" "$dir"
-        stop_daemon "$dir"
-    fi
-    if [ "$section_ok" = 1 ]; then
-        passed=$((passed + 1))
-        echo "PASS $name"
-    else
-        failed=$((failed + 1))
-        failed_names+=("$name")
-        echo "FAIL $name"
-    fi
-done
-
-[ $failed -eq 0 ] || echo "clients_test: failed: ${failed_names[*]}"
-echo "interop_clients: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+run_sections

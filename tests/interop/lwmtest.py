@@ -11,6 +11,8 @@
   mutf7_*     modified UTF-7 mailbox names (RFC 3501 5.1.3), written from
               the RFC here so the server's own codec is not trusted.
   seqset()    an IMAP sequence set to a set of numbers.
+  main()      the test scripts' main: the lwmaild argument, unittest with
+              the verbose runner, the summary line.
 """
 
 import base64
@@ -21,8 +23,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import unittest
 
 USERS = (("alice", "secret1"), ("bob", "secret2"))
 DEFAULT_MAILBOXES = ("INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive")
@@ -625,3 +629,33 @@ def join_imaplib(data):
             raise AssertionError("unexpected FETCH data %r" % r[:200])
         resp.append(b"* " + m.group(1) + b" FETCH " + r[len(m.group(1)) + 1:])
     return resp
+
+
+def main(suite, script_globals):
+    """The interop test scripts' main: `script.py PATH/TO/lwmaild [unittest
+    args]` (PATH/TO/lwmaild may instead come from $LWMAILD, as the script's
+    LWMAILD). Sets the script's LWMAILD (in script_globals, its globals())
+    to the daemon's absolute path, runs the tests of __main__ with
+    unittest's verbose runner and prints "SUITE: N passed, N failed, N
+    skipped", and the number of expected failures (known server bugs) if
+    there are any. Returns the exit status: 0 when every test passed (and
+    at least one ran), 1 when not, 2 without an executable lwmaild."""
+    args = sys.argv[1:]
+    if args and not args[0].startswith("-") and os.path.exists(args[0]):
+        script_globals["LWMAILD"] = os.path.abspath(args.pop(0))
+    lwmaild = script_globals["LWMAILD"]
+    if not lwmaild or not os.access(lwmaild, os.X_OK):
+        print("usage: %s PATH/TO/lwmaild [unittest args]" % sys.argv[0],
+              file=sys.stderr)
+        return 2
+    prog = unittest.main(argv=[sys.argv[0]] + args, exit=False,
+                         testRunner=unittest.TextTestRunner(verbosity=2))
+    r = prog.result
+    failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
+    passed = r.testsRun - failed - len(r.skipped) - len(r.expectedFailures)
+    print("%s: %d passed, %d failed, %d skipped"
+          % (suite, passed, failed, len(r.skipped)))
+    if r.expectedFailures:
+        print("%s: %d expected failures (known server bugs)"
+              % (suite, len(r.expectedFailures)))
+    return 0 if r.wasSuccessful() and r.testsRun else 1

@@ -16,101 +16,20 @@
 # directory and stops it with SIGTERM: the daemon must exit 0 with no
 # sanitizer report. Everything is removed on exit, failure or not; every
 # wait is bounded. A client that is not installed fails its section
-# (scripts/deps.sh installs them all).
+# (scripts/deps.sh installs them all). The reporting helpers, the daemon's
+# start and stop and the loop over the sections are in lib.sh.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 py=${PYTHON3:-python3}
 ctl=("$py" "$here/interop_ctl.py")
 
-if [ $# -lt 1 ] || [ ! -x "$1" ]; then
-    echo "usage: $0 PATH/TO/lwmaild [section...]" >&2
-    exit 2
-fi
-lwmaild=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-shift
-sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(s_client curl mbsync offlineimap fetchmail)
-
-pdeathsig=()
-if setpriv --pdeathsig TERM true >/dev/null 2>&1; then
-    pdeathsig=(setpriv --pdeathsig TERM)
-fi
-
-top=$(mktemp -d "${TMPDIR:-/tmp}/lwm-tlsclients.XXXXXX")
-daemon_pid=
-
-cleanup() {
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -KILL "$daemon_pid" 2>/dev/null || true
-        wait "$daemon_pid" 2>/dev/null || true
-    fi
-    if [ -n "${LWM_KEEP_TMP:-}" ]; then
-        echo "tls_clients_test: kept $top" >&2
-    else
-        rm -rf "$top"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# ------------------------------------------------------------ reporting
-
-passed=0
-failed=0
-failed_names=()
-section_ok=1
-
-note() { echo "    $*"; }
-
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        note "ok   $what"
-        return 0
-    fi
-    note "FAIL $what"
-    section_ok=0
-    return 1
-}
-
-# check_not DESCRIPTION COMMAND...: the command must fail
-check_not() {
-    local what=$1
-    shift
-    if "$@"; then
-        note "FAIL $what (it succeeded)"
-        section_ok=0
-        return 1
-    fi
-    note "ok   $what"
-}
-
-expect_eq() {
-    if [ "$2" = "$3" ]; then
-        note "ok   $1 ($2)"
-        return 0
-    fi
-    note "FAIL $1: got '$2', want '$3'"
-    section_ok=0
-    return 1
-}
-
-fail() {
-    note "FAIL $*"
-    section_ok=0
-}
-
-need() {
-    local t
-    for t in "$@"; do
-        if ! command -v "$t" >/dev/null 2>&1; then
-            fail "$t is not installed (scripts/deps.sh installs it)"
-            return 1
-        fi
-    done
-}
+me=tls_clients_test
+suite=interop_tls_clients
+all_sections=(s_client curl mbsync offlineimap fetchmail)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+setup lwm-tlsclients "$@"
 
 # ------------------------------------------------------------ the CA
 
@@ -148,69 +67,27 @@ EOF
 
 # ------------------------------------------------------------ the daemon
 
+# ports_ready DIR: the daemon named both its ports; sets port and tport
+ports_ready() {
+    local out
+    out=$(cat "$1/lwmaild.out" 2>/dev/null)
+    port=$(sed -n 's/^imap 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' <<<"$out")
+    tport=$(sed -n 's/^imaps 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' <<<"$out")
+    [ -n "$port" ] && [ -n "$tport" ]
+}
+
 # start_daemon DIR: sets port (IMAP, STARTTLS) and tport (IMAPS)
 start_daemon() {
-    local dir=$1 out= i
-    mkdir -p "$dir"
+    local dir=$1
     port= tport=
-    "${pdeathsig[@]}" "$lwmaild" --imap 127.0.0.1:0 --imaps 127.0.0.1:0 \
+    launch_daemon "$dir" ports_ready --imap 127.0.0.1:0 --imaps 127.0.0.1:0 \
         --flash "$dir/flash.img" --flash-size 8M --block-size 8K \
         --cert "$pki/chain.pem" --key "$pki/server.key" --hostname localhost \
-        --user alice:secret1 --user bob:secret2 \
-        </dev/null >"$dir/lwmaild.out" 2>"$dir/lwmaild.err" &
-    daemon_pid=$!
-    for ((i = 0; i < 600; i++)); do            # at most 60 s
-        out=$(cat "$dir/lwmaild.out" 2>/dev/null)
-        port=$(sed -n 's/^imap 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' <<<"$out")
-        tport=$(sed -n 's/^imaps 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' <<<"$out")
-        [ -n "$port" ] && [ -n "$tport" ] && break
-        kill -0 "$daemon_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [ -z "$port" ] || [ -z "$tport" ]; then
-        fail "lwmaild did not start; its stderr:"
-        sed 's/^/      /' "$dir/lwmaild.err"
-        return 1
-    fi
+        --user alice:secret1 --user bob:secret2 || return 1
     case " $port $tport " in
         *" 0 "*|*" 143 "*|*" 993 "*) fail "daemon chose port $port/$tport"; return 1 ;;
     esac
     return 0
-}
-
-stop_daemon() {
-    local dir=$1 rc i
-    [ -n "$daemon_pid" ] || return 0
-    if ! kill -0 "$daemon_pid" 2>/dev/null; then
-        wait "$daemon_pid"
-        rc=$?
-        fail "lwmaild died during the section (exit $rc); its stderr:"
-        tail -n 40 "$dir/lwmaild.err" | sed 's/^/      /'
-        daemon_pid=
-        return 1
-    fi
-    kill -TERM "$daemon_pid"
-    for ((i = 0; i < 300; i++)); do            # at most 30 s
-        kill -0 "$daemon_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -KILL "$daemon_pid"
-        wait "$daemon_pid" 2>/dev/null
-        daemon_pid=
-        fail "lwmaild ignored SIGTERM for 30 s"
-        return 1
-    fi
-    wait "$daemon_pid"
-    rc=$?
-    daemon_pid=
-    if [ "$rc" -ne 0 ] || grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:|UndefinedBehaviorSanitizer' \
-            "$dir/lwmaild.err"; then
-        fail "lwmaild exit $rc after SIGTERM or a sanitizer report; its stderr:"
-        tail -n 40 "$dir/lwmaild.err" | sed 's/^/      /'
-        return 1
-    fi
-    note "ok   lwmaild stopped cleanly"
 }
 
 # tls_sessions DIR: how many TLS sessions the daemon completed, by suite
@@ -558,31 +435,11 @@ if ! make_pki; then
     exit 1
 fi
 
-for name in "${sections[@]}"; do
-    if ! declare -F "section_$name" >/dev/null; then
-        echo "tls_clients_test: unknown section $name" >&2
-        exit 2
-    fi
-    echo "== $name"
-    section_ok=1
-    dir=$top/$name
-    if start_daemon "$dir"; then
-        "section_$name" "$dir"
-        if [ "$section_ok" = 1 ]; then
-            note "TLS sessions by suite: $(tls_suites "$dir" | tr -s ' \n' ' ')"
-        fi
-        stop_daemon "$dir"
-    fi
+# after a section that passed: the TLS sessions it made, by suite
+section_done() {
     if [ "$section_ok" = 1 ]; then
-        passed=$((passed + 1))
-        echo "PASS $name"
-    else
-        failed=$((failed + 1))
-        failed_names+=("$name")
-        echo "FAIL $name"
+        note "TLS sessions by suite: $(tls_suites "$1" | tr -s ' \n' ' ')"
     fi
-done
+}
 
-[ $failed -eq 0 ] || echo "tls_clients_test: failed: ${failed_names[*]}"
-echo "interop_tls_clients: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+run_sections
