@@ -32,6 +32,7 @@ plus the openssl command (certificates for Dovecot) and cc (sizeof).
 """
 
 import argparse
+import functools
 import os
 import platform
 import re
@@ -279,10 +280,11 @@ def compile_run(prog, flags):
 
 # ------------------------------------------------------------ handshakes
 
-def handshake_times(d, n, ctx, port=None):
-    port = port or d.tls_port
+def handshake_times(port, n, ctx, server_cpu):
+    """n sequential TLS handshakes on port: the client's times, and the
+    server's CPU per handshake (server_cpu() returns its CPU seconds)."""
     times = []
-    cpu0 = cpu_seconds(d.proc.pid)
+    cpu0 = server_cpu()
     for _ in range(n):
         s = socket.create_connection((HOST, port), timeout=60)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -292,7 +294,7 @@ def handshake_times(d, n, ctx, port=None):
         t.close()
         time.sleep(0.01)          # let the server see the close
     time.sleep(0.3)
-    cpu = (cpu_seconds(d.proc.pid) - cpu0) / n
+    cpu = (server_cpu() - cpu0) / n
     return times, cpu
 
 
@@ -323,7 +325,8 @@ def bench_handshakes(binary, n):
     d = Daemon(binary, imap=True, imaps=True, plaintext_auth=False)
     try:
         d.start()
-        handshake_times(d, 5, client_ctx())          # warm up
+        server_cpu = functools.partial(cpu_seconds, d.proc.pid)
+        handshake_times(d.tls_port, 5, client_ctx(), server_cpu)   # warm up
         res = {}
         p256 = client_ctx()
         p256.set_ecdh_curve("prime256v1")
@@ -331,7 +334,7 @@ def bench_handshakes(binary, n):
         x25519.set_ecdh_curve("X25519")
         for name, ctx in (("client's default groups", client_ctx()),
                           ("P-256 only", p256)):
-            times, cpu = handshake_times(d, n, ctx)
+            times, cpu = handshake_times(d.tls_port, n, ctx, server_cpu)
             res[name] = (times, cpu)
             row("handshake, %s: client median / p90" % name,
                 "%s / %s" % (fmt(median(times) * 1e3, "ms"),
@@ -440,6 +443,20 @@ def bench_arena(binary, hsq, rounds):
 
 # ------------------------------------------------------------ bulk FETCH
 
+def seed_bulk(port, size):
+    """Mailbox Bulk with one message of size bytes (in plaintext)."""
+    msg = big_message(size, "bulk fetch over TLS", 9)
+    c = open_client(port, False)
+    c.cmd("LOGIN %s %s" % (USER, PASSWORD))
+    c.cmd("CREATE Bulk")
+    c.n += 1
+    c.sock.sendall(b"b%d APPEND Bulk {%d+}\r\n" % (c.n, len(msg)) + msg
+                   + b"\r\n")
+    while not c.line().startswith(b"b%d OK" % c.n):
+        pass
+    c.cmd("LOGOUT")
+
+
 def fetch_rate(port, tls, size, runs, pid, ctx=None):
     c = open_client(port, tls, ctx)
     c.cmd("LOGIN %s %s" % (USER, PASSWORD))
@@ -465,16 +482,7 @@ def bench_fetch(binary, size, runs):
     d = Daemon(binary, imap=True, imaps=True, plaintext_auth=True)
     try:
         d.start()
-        msg = big_message(size, "bulk fetch over TLS", 9)
-        c = open_client(d.port, False)
-        c.cmd("LOGIN %s %s" % (USER, PASSWORD))
-        c.cmd("CREATE Bulk")
-        c.n += 1
-        c.sock.sendall(b"b%d APPEND Bulk {%d+}\r\n" % (c.n, len(msg)) + msg
-                       + b"\r\n")
-        while not c.line().startswith(b"b%d OK" % c.n):
-            pass
-        c.cmd("LOGOUT")
+        seed_bulk(d.port, size)
         res = {}
         chacha = client_ctx()
         chacha.set_ciphers("ECDHE-ECDSA-CHACHA20-POLY1305")
@@ -546,16 +554,7 @@ def bench_dovecot(size, runs, n_hs):
         srv = bench_imap.Dovecot(work)
         srv.start()
         ctx12 = client_ctx(maximum_version=ssl.TLSVersion.TLSv1_2)
-        msg = big_message(size, "bulk fetch over TLS", 9)
-        c = open_client(srv.port, False)
-        c.cmd("LOGIN %s %s" % (USER, PASSWORD))
-        c.cmd("CREATE Bulk")
-        c.n += 1
-        c.sock.sendall(b"b%d APPEND Bulk {%d+}\r\n" % (c.n, len(msg)) + msg
-                       + b"\r\n")
-        while not c.line().startswith(b"b%d OK" % c.n):
-            pass
-        c.cmd("LOGOUT")
+        seed_bulk(srv.port, size)
         res = {}
 
         aes = client_ctx(maximum_version=ssl.TLSVersion.TLSv1_2)
@@ -579,18 +578,7 @@ def bench_dovecot(size, runs, n_hs):
         for name in ("IMAPS AES-128-GCM", "IMAPS ChaCha20-Poly1305"):
             row("Dovecot FETCH over %s / plaintext (rate)" % name,
                 fmt(res[name] / res["plaintext"]))
-        times = []
-        cpu0 = srv.cpu()
-        for _ in range(n_hs):
-            s = socket.create_connection((HOST, tport), timeout=60)
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            t0 = time.perf_counter()
-            t = ctx12.wrap_socket(s)
-            times.append(time.perf_counter() - t0)
-            t.close()
-            time.sleep(0.01)
-        time.sleep(0.3)
-        cpu = (srv.cpu() - cpu0) / n_hs
+        times, cpu = handshake_times(tport, n_hs, ctx12, srv.cpu)
         row("Dovecot TLS 1.2 handshake: client median / p90",
             "%s / %s" % (fmt(median(times) * 1e3, "ms"),
                          fmt(pct(times, 90) * 1e3, "ms")),

@@ -199,6 +199,20 @@ static int map_err(int ret)
 
 /* ------------------------------------------------------------ extensions */
 
+/* The len bytes at p (written backwards into buf) as the contents of a
+ * SEQUENCE, set as the non-critical extension oid (oid_len bytes). */
+static int set_seq_ext(mbedtls_x509write_cert *crt, const char *oid,
+                       size_t oid_len, unsigned char *buf, unsigned char *p,
+                       size_t len)
+{
+    int ret;
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_len(&p, buf, len));
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_tag(
+                                  &p, buf, MBEDTLS_ASN1_CONSTRUCTED |
+                                               MBEDTLS_ASN1_SEQUENCE));
+    return mbedtls_x509write_crt_set_extension(crt, oid, oid_len, 0, p, len);
+}
+
 /* subjectAltName: GeneralNames with one or two dNSName ([2] IA5String).
  * The ASN.1 writer works backwards, so the second name goes first. */
 static int ext_san(mbedtls_x509write_cert *crt, const char *host, size_t hn)
@@ -225,14 +239,10 @@ static int ext_san(mbedtls_x509write_cert *crt, const char *host, size_t hn)
                                   MBEDTLS_ASN1_CONTEXT_SPECIFIC |
                                       MBEDTLS_X509_SAN_DNS_NAME,
                                   host, hn));
-    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_len(&p, buf, len));
-    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_tag(
-                                  &p, buf, MBEDTLS_ASN1_CONSTRUCTED |
-                                               MBEDTLS_ASN1_SEQUENCE));
     /* not critical: the subject is not empty (RFC 5280 4.2.1.6) */
-    return mbedtls_x509write_crt_set_extension(
-        crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
-        MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0, p, len);
+    return set_seq_ext(crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                       MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), buf, p,
+                       len);
 }
 
 /* extendedKeyUsage: SEQUENCE { id-kp-serverAuth }. Clients that check EKU
@@ -246,13 +256,9 @@ static int ext_eku(mbedtls_x509write_cert *crt)
     MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_oid(
                                   &p, buf, MBEDTLS_OID_SERVER_AUTH,
                                   MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)));
-    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_len(&p, buf, len));
-    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_tag(
-                                  &p, buf, MBEDTLS_ASN1_CONSTRUCTED |
-                                               MBEDTLS_ASN1_SEQUENCE));
-    return mbedtls_x509write_crt_set_extension(
-        crt, MBEDTLS_OID_EXTENDED_KEY_USAGE,
-        MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), 0, p, len);
+    return set_seq_ext(crt, MBEDTLS_OID_EXTENDED_KEY_USAGE,
+                       MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), buf, p,
+                       len);
 }
 
 /* subjectKeyIdentifier: the first 160 bits of the SHA-256 of the public
