@@ -62,6 +62,7 @@ from lwmtest import (Daemon, ProtocolError, Raw, code_of, fetches,  # noqa: E402
 
 LWMAILD = os.environ.get("LWMAILD", "")
 LWMAILD_HSQ = os.environ.get("LWMAILD_HSQ", "")
+LWMAILD_TINYARENA = os.environ.get("LWMAILD_TINYARENA", "")
 HOST = "127.0.0.1"
 IO_TIMEOUT = lwmtest.IO_TIMEOUT
 USER, PASSWORD = lwmtest.USERS[0]
@@ -1250,6 +1251,43 @@ class TestManyHandshakes(TlsCase):
                         "LWMAILD_HSQ=%r is not a program" % LWMAILD_HSQ)
         d = self.daemon(binary=LWMAILD_HSQ, imap=False)
         self.rounds(d, MAX_SESSIONS, ["127.0.0.1"] * MAX_SESSIONS)
+        d.stop()
+
+    @unittest.skipUnless(LWMAILD_TINYARENA or os.environ.get("LWM_REQUIRE_HSQ"),
+                         "LWMAILD_TINYARENA not set (CTest sets it)")
+    def test_arena_exhausted(self):
+        """lwmaild_tinyarena (a 16 KB arena: the certificate, a session
+        and about one handshake): 6 clients handshake at once, 5 times,
+        while a session stays logged in. Those that find no memory fail
+        alone: others succeed, the held session goes on, the arena ends
+        idle, and a later handshake works."""
+        self.assertTrue(LWMAILD_TINYARENA and
+                        os.access(LWMAILD_TINYARENA, os.X_OK),
+                        "LWMAILD_TINYARENA=%r is not a program"
+                        % LWMAILD_TINYARENA)
+        d = self.daemon(binary=LWMAILD_TINYARENA, imap=False)
+        held = Conn(d.tls_port, "imaps", source="127.0.0.200")
+        self.addCleanup(held.close)
+        held.login()
+        n, ok, failed = 6, 0, 0
+        srcs = ["127.0.0.%d" % (60 + i) for i in range(n)]
+        for rnd in range(self.ROUNDS):
+            results = self.many(d, n, srcs)
+            ok += sum(r[0] == "ok" for r in results)
+            failed += sum(r[0] != "ok" for r in results)
+            held.ok("NOOP")             # untouched by the failures
+        held.ok("LOGOUT")
+        held.close()
+        line = self.wait_idle(d)
+        self.assertGreater(failed, 0,
+                           "the 16 KB arena never ran out: nothing tested")
+        self.assertGreater(ok, 0, "no handshake got memory at all")
+        self.assertGreater(line["fails"], 0)
+        self.assertIn("TLS", d.stderr())
+        # whatever failed gave everything back: a new session works and
+        # the arena is at its idle level again after it
+        line = self.probe(d)
+        self.assertEqual(line["used"], line["idle"], line)
         d.stop()
 
     def test_handshakes_while_sessions_are_open(self):
