@@ -1,0 +1,39 @@
+/*
+ * lwmail options for the QEMU MPS2 AN385 board (see lwm_opts.h for each).
+ *
+ * Sized for the issue's target device: 4 concurrent TLS sessions and a
+ * store of about 2,000 messages, everything static. The board's own
+ * settings (flash geometry, stack) are here too, under LWM_BOARD_*.
+ */
+#ifndef LWM_CONFIG_H
+#define LWM_CONFIG_H
+
+/* ---- the emulated NOR flash (boards/qemu-mps2-an385/ramflash.c):
+ * 64 KiB erase blocks like a QSPI NOR part's, 8 MiB (holds a 5 MB
+ * message), byte reads and programs through the mapped view */
+#define LWM_BOARD_FLASH_BLOCK_SIZE 65536u
+#define LWM_BOARD_FLASH_BLOCKS 128u
+#define LWM_BOARD_FLASH_PROG_SIZE 4u
+#define LWM_BOARD_FLASH_READ_SIZE 1u
+
+/* ---- store */
+#define LWM_STORE_MAX_MSGS 2048
+#define LWM_STORE_MAX_MBOXES 24
+#define LWM_STORE_MAX_USERS 4
+#define LWM_STORE_MAX_BLOCKS 128
+#define LWM_STORE_MAX_APPENDS 2
+
+/* ---- server */
+#define LWM_MAX_SESSIONS 4
+#define LWM_TLS_SESSIONS 4
+#define LWM_TLS_HANDSHAKES 2
+#define LWM_IMAP_MIME_SLOTS 1
+#define LWM_IMAP_SEARCH_SLOTS 1
+/* pre-auth: every slot may be a fresh connection (4 parallel logins) */
+#define LWM_MAX_PREAUTH LWM_MAX_SESSIONS
+#define LWM_MAX_PREAUTH_PER_ADDR LWM_MAX_SESSIONS
+
+/* the emulator's CPU is slow: smaller PBKDF2 steps keep each step short */
+#define LWM_AUTH_PBKDF2_STEP 250
+
+#endif /* LWM_CONFIG_H */
