@@ -8,8 +8,9 @@
  *    and ports/posix/lwm_nor.c), at prog_size alignment; the bytes are
  *    ANDed in, as a NOR array does; a broken rule is counted and fails
  *    with LWM_ERR_IO instead of corrupting anything silently;
- *  - reads are memcpy, and the region is also offered as a memory-mapped
- *    view (like XIP flash), so the store can read without copying.
+ *  - reads are memcpy; with LWM_BOARD_FLASH_MAPPED the region is also
+ *    offered as a memory-mapped view (like XIP flash), so the store and
+ *    FETCH can read without copying (off by default: see lwm_config.h).
  *
  * Persistence across runs of the emulator (the choice, documented in
  * boards/qemu-mps2-an385/README.md): the image lives in a host file named
@@ -157,7 +158,11 @@ static const struct lwm_flash rf_dev = {
     .block_count = LWM_BOARD_FLASH_BLOCKS,
     .prog_size = LWM_BOARD_FLASH_PROG_SIZE,
     .read_size = LWM_BOARD_FLASH_READ_SIZE,
+#if LWM_BOARD_FLASH_MAPPED
     .mapped = flash_mem,
+#else
+    .mapped = NULL,
+#endif
 };
 
 const struct lwm_flash *board_flash_init(int *fresh)

@@ -100,6 +100,19 @@ void board_fault(struct fault_frame *f, uint32_t exc_return)
                  (unsigned long)f->r0, (unsigned long)f->r1,
                  (unsigned long)f->r2, (unsigned long)f->r3,
                  (unsigned long)f->r12);
+    /* the words above the frame: return addresses among them (odd
+     * values in CODE) give the call chain to arm-none-eabi-addr2line */
+    {
+        const uint32_t *w = (const uint32_t *)(f + 1);
+        int i;
+
+        board_printf("    code addresses on the stack:");
+        for (i = 0; i < 256 && (uintptr_t)(w + i) < (uintptr_t)__stack_top;
+             i++)
+            if ((w[i] & 1u) && w[i] < 0x00400000u)
+                board_printf(" %08lx", (unsigned long)(w[i] - 1u));
+        board_printf("\r\n");
+    }
     board_exit(BOARD_EXIT_FAULT);
 }
 

@@ -13,9 +13,10 @@
  *   hostname=NAME     greeting and generated certificate
  *   runfor=MS         exit (code 0) after MS milliseconds (tests)
  *
- * Until ports/lwip (the transport from lwIP's raw TCP API to the core)
- * is built in, port 993 answers with a TCP echo: enough to bring up the
- * board, its NIC and lwIP.
+ * The server listens on 993 (IMAPS) and 143 (IMAP with STARTTLS) through
+ * ports/lwip, the transport from lwIP's raw TCP API to the core. A build
+ * without it (LWM_FW_ECHO=ON) answers on 993 with a TCP echo instead:
+ * enough to bring up a board, its NIC and lwIP.
  */
 #include <string.h>
 
@@ -35,6 +36,7 @@
 #endif
 
 #define IMAPS_PORT 993
+#define IMAP_PORT 143
 
 /* The default login, for the emulator only: password "lwmail-qemu". */
 #define DEFAULT_USER "mail"
@@ -53,20 +55,13 @@ static struct lwm_tls_cfg tls_cfg;      /* cert NULL: generated, stored */
 
 /* ------------------------------------------------------------ port hooks */
 
-static uint32_t port_now_ms(void *ctx)
-{
-    (void)ctx;
-    return board_ms();
-}
-
-static void port_log(void *ctx, int level, int conn, const char *msg)
+static void log_line(int level, int conn, const char *msg)
 {
     static const char *const names[8] = { "emerg", "alert", "crit", "err",
                                           "warning", "notice", "info",
                                           "debug" };
     uint32_t ms = board_ms();
 
-    (void)ctx;
     if (level > LWM_LOG_INFO)
         return;
     if (conn >= 0)
@@ -78,15 +73,40 @@ static void port_log(void *ctx, int level, int conn, const char *msg)
                      (unsigned long)(ms % 1000u), names[level & 7], msg);
 }
 
+#if LWM_HAVE_LWIP_PORT
+/* ports/lwip owns send/close; the board gives it clock, log, entropy */
+static void lwip_log(int level, const char *msg)
+{
+    log_line(level, -1, msg);
+}
+
+static const struct lwm_lwip_board lwip_board = {
+    .now_ms = board_ms,
+    .unix_time = NULL,
+    .log = lwip_log,
+    .entropy = board_entropy,
+};
+#else
+/* No transport: the core never gets a connection, so send and close are
+ * never called. */
+static uint32_t port_now_ms(void *ctx)
+{
+    (void)ctx;
+    return board_ms();
+}
+
+static void port_log(void *ctx, int level, int conn, const char *msg)
+{
+    (void)ctx;
+    log_line(level, conn, msg);
+}
+
 static int port_entropy(void *ctx, uint8_t *buf, size_t len)
 {
     (void)ctx;
     return board_entropy(buf, len);
 }
 
-#if !LWM_HAVE_LWIP_PORT
-/* No transport yet: the core never gets a connection, so these are
- * never called. */
 static int port_send(void *ctx, void *conn, const uint8_t *p, size_t len)
 {
     (void)ctx;
@@ -101,22 +121,17 @@ static void port_close(void *ctx, void *conn)
     (void)ctx;
     (void)conn;
 }
-#endif
 
-static struct lwm_port port = {
+static const struct lwm_port echo_port = {
     .ctx = NULL,
-#if LWM_HAVE_LWIP_PORT
-    .send = lwm_lwip_send,
-    .close = lwm_lwip_close,
-#else
     .send = port_send,
     .close = port_close,
-#endif
     .now_ms = port_now_ms,
     .unix_time = NULL,
     .log = port_log,
     .entropy = port_entropy,
 };
+#endif
 
 /* ------------------------------------------------------------ echo */
 
@@ -232,7 +247,11 @@ static int start_server(void)
 
     memset(&cfg, 0, sizeof cfg);
     cfg.store = &store;
-    cfg.port = &port;
+#if LWM_HAVE_LWIP_PORT
+    cfg.port = lwm_lwip_port();
+#else
+    cfg.port = &echo_port;
+#endif
     cfg.users = users;
     cfg.nusers = 1;
     cfg.hostname = opt_host;
@@ -281,17 +300,23 @@ int main(void)
     if (board_net_init(&eth) < 0)
         board_exit(2);
 
+#if LWM_HAVE_LWIP_PORT
+    lwm_lwip_setup(&lwip_board);
+#endif
     if (open_store() < 0)
         board_exit(3);
     if (start_server() < 0)
         board_exit(4);
 
 #if LWM_HAVE_LWIP_PORT
-    if (lwm_lwip_listen(srv, IMAPS_PORT, LWM_CONN_TLS) != 0) {
-        board_printf("cannot listen on port %d\r\n", IMAPS_PORT);
+    if (lwm_lwip_listen(srv, IMAPS_PORT, LWM_CONN_TLS) != 0 ||
+        lwm_lwip_listen(srv, IMAP_PORT, 0) != 0) {
+        board_printf("cannot listen on ports %d and %d\r\n", IMAPS_PORT,
+                     IMAP_PORT);
         board_exit(5);
     }
-    board_printf("lwmail: IMAPS on 10.0.2.15:%d\r\n", IMAPS_PORT);
+    board_printf("lwmail: IMAPS on 10.0.2.15:%d, IMAP (STARTTLS) on %d\r\n",
+                 IMAPS_PORT, IMAP_PORT);
 #else
     if (echo_listen() < 0) {
         board_printf("cannot listen on port %d\r\n", IMAPS_PORT);
@@ -308,7 +333,11 @@ int main(void)
         int wait;
 
         sys_check_timeouts();
+#if LWM_HAVE_LWIP_PORT
+        wait = lwm_lwip_poll();         /* polls the server too */
+#else
         wait = lwm_server_poll(srv);
+#endif
         if (runfor && (int32_t)(board_ms() - runfor) >= 0) {
             report("exit");
             lwm_server_shutdown(srv);
