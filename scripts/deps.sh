@@ -10,6 +10,8 @@ packages=(
     gcc-arm-none-eabi libnewlib-arm-none-eabi
     gcc-mips-linux-gnu libc6-dev-mips-cross
     qemu-user-static python3
+    # tests/qemu: the firmware on the emulated MPS2 AN385 board
+    qemu-system-arm
     # tests/interop: real IMAP clients against lwmaild; openssl for the
     # TLS tests (s_client, test certificates)
     curl isync offlineimap3 fetchmail neomutt tmux swaks openssl
@@ -19,7 +21,7 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
     # Not Debian: check for the tools instead of the packages.
     missing=()
     for tool in cmake ninja gcc make arm-none-eabi-gcc mips-linux-gnu-gcc \
-                qemu-mips-static python3 \
+                qemu-mips-static qemu-system-arm python3 \
                 curl mbsync offlineimap fetchmail neomutt tmux swaks openssl; do
         command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
     done

@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""Boot the lwmail firmware under QEMU (mps2-an385) and talk to it.
+
+    qemu_test.py REPO_ROOT WORKDIR
+
+1. builds firmware/ into WORKDIR/fw (cmake + ninja, the board's toolchain)
+   and prints the size report;
+2. checks the final .elf: no malloc, free, calloc, realloc or _sbrk (nor
+   their reentrant _r forms) anywhere in the symbol table;
+3. boots it with `timeout` around QEMU, user-mode networking and host
+   forwarding from free loopback ports (picked at run time, 127.0.0.1 only)
+   to the firmware's 993 and 143, the flash image in WORKDIR;
+4. with the IMAP server built in (ports/lwip present): an IMAPS session
+   with imaplib (login, APPEND, FETCH byte-exact, two sessions at once,
+   IDLE push), then a restart on the same flash image: the messages are
+   still there. Without it (echo bring-up build): TCP greeting + echo;
+5. a short boot with runfor=: the firmware ends itself and QEMU exits 0
+   through semihosting.
+
+Exit 0 when every check passes. The last line is "N passed, N failed".
+"""
+import imaplib
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+USER, PASSWORD = "mail", "lwmail-qemu"      # the QEMU board's default
+QEMU_TIMEOUT = 150                          # seconds, per boot
+
+passed = 0
+failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+        print("ok   %s" % what, flush=True)
+    else:
+        failed += 1
+        print("FAIL %s" % what, flush=True)
+    return cond
+
+
+def finish():
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    sys.exit(0 if failed == 0 else 1)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ------------------------------------------------------------ build
+
+def build(root, work):
+    cmake = os.environ.get("CMAKE", "cmake")
+    fw = os.path.join(work, "fw")
+    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    cache = os.path.join(fw, "CMakeCache.txt")
+    if os.path.exists(cache) and \
+            ("CMAKE_HOME_DIRECTORY:INTERNAL=%s/firmware\n" % root) \
+            not in open(cache).read():
+        shutil.rmtree(fw)
+    subprocess.run([cmake, "-S", os.path.join(root, "firmware"), "-B", fw]
+                   + gen, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cmake, "--build", fw, "-j",
+                    os.environ.get("LWM_JOBS", "2")], check=True)
+    elf = os.path.join(fw, "lwmail-qemu-mps2-an385.elf")
+    size = subprocess.run([cmake, "--build", fw, "--target", "size"],
+                          capture_output=True, text=True)
+    print(size.stdout)
+    return elf
+
+
+def check_no_heap(elf):
+    out = subprocess.run(["arm-none-eabi-nm", elf], check=True,
+                         capture_output=True, text=True).stdout
+    syms = {line.split()[-1] for line in out.splitlines() if line.strip()}
+    bad = sorted(syms & {"malloc", "free", "calloc", "realloc", "_sbrk",
+                         "_malloc_r", "_free_r", "_calloc_r", "_realloc_r",
+                         "sbrk", "_sbrk_r"})
+    check(not bad, "no heap in the image (%s)" % (", ".join(bad) or
+                                                  "no malloc/free/_sbrk"))
+    with open(elf, "rb") as f:
+        data = f.read()
+    check(data[:4] == b"\x7fELF", "image is an ELF file")
+
+
+# ------------------------------------------------------------ QEMU
+
+class Board:
+    """One boot of the firmware; the console is collected in a thread."""
+
+    def __init__(self, elf, work, append, fwd=True):
+        self.log = []
+        self.ports = {}
+        nic = "user,model=lan9118"
+        if fwd:
+            self.ports = {993: free_port(), 143: free_port()}
+            for guest, host in self.ports.items():
+                nic += ",hostfwd=tcp:127.0.0.1:%d-:%d" % (host, guest)
+        cmd = ["timeout", "-s", "KILL", str(QEMU_TIMEOUT),
+               "qemu-system-arm", "-M", "mps2-an385", "-nographic",
+               "-semihosting", "-kernel", elf, "-nic", nic,
+               "-append", append]
+        self.p = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for raw in self.p.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.log.append(line)
+            print("  | " + line, flush=True)
+
+    def wait_for(self, pattern, timeout=60):
+        rx = re.compile(pattern)
+        end = time.time() + timeout
+        seen = 0
+        while time.time() < end:
+            while seen < len(self.log):
+                m = rx.search(self.log[seen])
+                seen += 1
+                if m:
+                    return m
+            if self.p.poll() is not None and seen >= len(self.log):
+                self.t.join(1)
+                if seen >= len(self.log):
+                    return None
+            time.sleep(0.05)
+        return None
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.t.join(5)
+        return self.p.returncode
+
+
+def tls_ctx():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE     # the board's generated certificate
+    return ctx
+
+
+def message(n, size):
+    body = (b"line %d of a test message for the firmware\r\n" % n) * \
+        (size // 44 + 1)
+    body = body[:size]
+    body = body[:body.rfind(b"\r\n") + 2]     # whole lines
+    return (b"From: qemu-test@example.org\r\nTo: mail@lwmail-qemu\r\n"
+            b"Subject: firmware test %d\r\nMessage-ID: <fw%d@test>\r\n\r\n"
+            % (n, n)) + body
+
+
+# ------------------------------------------------------------ checks
+
+def echo_checks(b):
+    s = socket.create_connection(("127.0.0.1", b.ports[993]), timeout=10)
+    greet = s.recv(200)
+    check(greet.startswith(b"* OK"), "greeting over the emulated NIC: %r"
+          % greet[:40])
+    data = bytes(range(256)) * 64
+    s.sendall(data)
+    got = b""
+    s.settimeout(10)
+    while len(got) < len(data):
+        c = s.recv(65536)
+        if not c:
+            break
+        got += c
+    check(got == data, "16 KB echoed byte-exact")
+    s.close()
+
+
+def imaps_checks(b, msgs):
+    t0 = time.time()
+    m = imaplib.IMAP4_SSL("127.0.0.1", b.ports[993], ssl_context=tls_ctx(),
+                          timeout=30)
+    check(m.welcome.startswith(b"* OK"), "IMAPS greeting after the TLS "
+          "handshake (%.2f s)" % (time.time() - t0))
+    typ, _ = m.login(USER, PASSWORD)
+    check(typ == "OK", "LOGIN over TLS")
+    typ, d = m.select("INBOX")
+    check(typ == "OK", "SELECT INBOX")
+    uids = []
+    for n, size in enumerate([300, 20000, 200000]):
+        body = message(n, size)
+        t = time.time()
+        typ, d = m.append("INBOX", None, None, body)
+        ok = typ == "OK" and b"APPENDUID" in d[0]
+        check(ok, "APPEND %d bytes (%.2f s)" % (len(body), time.time() - t))
+        if ok:
+            uids.append(int(d[0].split()[2].rstrip(b"]")))
+        msgs.append(body)
+    for uid, body in zip(uids, msgs):
+        t = time.time()
+        typ, d = m.uid("fetch", str(uid), "(BODY.PEEK[])")
+        got = d[0][1] if typ == "OK" and d and isinstance(d[0], tuple) \
+            else None
+        if not check(got == body, "FETCH uid %d byte-exact (%d bytes, "
+                     "%.2f s)" % (uid, len(body), time.time() - t)):
+            print("     sent ...%r\n     got  %r" % (body[-40:], d))
+
+    # a second session, IDLE in the first: an APPEND is pushed
+    m2 = imaplib.IMAP4_SSL("127.0.0.1", b.ports[993], ssl_context=tls_ctx(),
+                           timeout=30)
+    m2.login(USER, PASSWORD)
+    tag = m._new_tag().decode()
+    m.send(("%s IDLE\r\n" % tag).encode())
+    cont = m.readline()
+    check(cont.startswith(b"+"), "IDLE accepted")
+    body = message(9, 500)
+    m2.append("INBOX", None, None, body)
+    msgs.append(body)
+    m.sock.settimeout(5)
+    t = time.time()
+    pushed = m.readline()
+    check(re.match(rb"\* \d+ EXISTS", pushed) is not None,
+          "IDLE push from the other session: %r (%.2f s)"
+          % (pushed.strip(), time.time() - t))
+    m.send(b"DONE\r\n")
+    while True:
+        line = m.readline()
+        if not line or line.startswith(tag.encode()):
+            break
+    m.sock.settimeout(30)
+    typ, d = m2.status("INBOX", "(MESSAGES)")
+    check(typ == "OK" and b"MESSAGES %d" % len(msgs) in d[0],
+          "STATUS from the second session: %r" % d[0])
+    m2.logout()
+    m.logout()
+
+
+def restart_checks(b, msgs):
+    m = imaplib.IMAP4_SSL("127.0.0.1", b.ports[993], ssl_context=tls_ctx(),
+                          timeout=30)
+    m.login(USER, PASSWORD)
+    typ, d = m.select("INBOX", readonly=True)
+    check(typ == "OK" and int(d[0]) == len(msgs),
+          "after restart: %s messages in INBOX" % d[0].decode())
+    for i, body in enumerate(msgs):
+        typ, d = m.fetch(str(i + 1), "(BODY.PEEK[])")
+        got = d[0][1] if typ == "OK" and d and isinstance(d[0], tuple) \
+            else None
+        check(got == body, "after restart: message %d byte-exact" % (i + 1))
+    m.logout()
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: qemu_test.py REPO_ROOT WORKDIR")
+    root = os.path.abspath(sys.argv[1])
+    work = os.path.abspath(sys.argv[2])
+    os.makedirs(work, exist_ok=True)
+    for tool in ("qemu-system-arm", "arm-none-eabi-gcc", "timeout"):
+        if not shutil.which(tool):
+            check(False, "%s installed (scripts/deps.sh)" % tool)
+            finish()
+
+    elf = build(root, work)
+    check(os.path.exists(elf), "firmware built: %s" % elf)
+    check_no_heap(elf)
+
+    flash = os.path.join(work, "flash.img")
+    if os.path.exists(flash):
+        os.unlink(flash)
+
+    # -------- boot 1: fresh flash
+    b = Board(elf, work, "flash=%s" % flash)
+    mode = b.wait_for(r"lwmail: (IMAPS|echo) on", 60)
+    check(mode is not None, "firmware up and listening")
+    msgs = []
+    imap = mode is not None and mode.group(1) == "IMAPS"
+    try:
+        if mode and not imap:
+            echo_checks(b)
+        elif mode:
+            imaps_checks(b, msgs)
+    except (OSError, imaplib.IMAP4.error, ssl.SSLError) as e:
+        check(False, "session: %r" % e)
+    check(not any("HARD FAULT" in l or "PANIC" in l for l in b.log),
+          "no fault on the console")
+    b.stop()
+
+    # -------- boot 2: the same flash image
+    if imap and msgs:
+        b = Board(elf, work, "flash=%s" % flash)
+        check(b.wait_for(r"store: mounted", 60) is not None and
+              not any("formatting" in l for l in b.log),
+              "restart mounts the saved store (no format)")
+        if b.wait_for(r"lwmail: IMAPS on", 30):
+            try:
+                restart_checks(b, msgs)
+            except (OSError, imaplib.IMAP4.error, ssl.SSLError) as e:
+                check(False, "restart session: %r" % e)
+        b.stop()
+
+    # -------- boot 3: the firmware ends itself, semihosting exit code
+    b = Board(elf, work, "runfor=300", fwd=False)
+    try:
+        rc = b.p.wait(60)
+    except subprocess.TimeoutExpired:
+        rc = None
+    b.stop()
+    st = [l for l in b.log if l.startswith("stats(exit)")]
+    check(rc == 0, "runfor=300: QEMU exits 0 through semihosting "
+          "(rc %r)" % rc)
+    check(bool(st), "exit figures: %s" % (st[0] if st else "none"))
+    finish()
+
+
+if __name__ == "__main__":
+    main()
