@@ -19,6 +19,7 @@
 #define UART_CTRL REG32(UART0 + 0x08)
 #define UART_BAUDDIV REG32(UART0 + 0x10)
 #define UART_STATE_TXFULL 0x1u
+#define UART_STATE_RXFULL 0x2u
 #define UART_CTRL_TXEN 0x1u
 #define UART_CTRL_RXEN 0x2u
 
@@ -37,6 +38,13 @@ void board_console_write(const char *s, size_t len)
             ;
         UART_DATA = (uint8_t)s[i];
     }
+}
+
+int board_console_getc(void)
+{
+    if (!(UART_STATE & UART_STATE_RXFULL))
+        return -1;
+    return (int)(UART_DATA & 0xFFu);
 }
 
 /* ------------------------------------------------------------ clock */

@@ -55,6 +55,9 @@ uint32_t board_ram_static(void);
 /** Write bytes to the console (UART0), blocking until taken. */
 void board_console_write(const char *s, size_t len);
 
+/** One byte typed on the console, or -1 when none is waiting. */
+int board_console_getc(void);
+
 /** printf-like, to the console, without libc's printf (which would pull
  *  in newlib's stdio and its malloc). Understands %s %c %d %i %u %x %X %p
  *  %%, the l and z size modifiers, a width and the 0 and - flags. */

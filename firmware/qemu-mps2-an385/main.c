@@ -13,6 +13,10 @@
  *   hostname=NAME     greeting and generated certificate
  *   runfor=MS         exit (code 0) after MS milliseconds (tests)
  *
+ * Console input (UART0; QEMU -nographic's terminal or stdin): "s" prints
+ * the figures (RAM, stack high-water mark, TLS arena, flash, network),
+ * "q" says BYE to every session and exits with code 0.
+ *
  * The server listens on 993 (IMAPS) and 143 (IMAP with STARTTLS) through
  * ports/lwip, the transport from lwIP's raw TCP API to the core. A build
  * without it (LWM_FW_ECHO=ON) answers on 993 with a TCP echo instead:
@@ -269,15 +273,70 @@ static int start_server(void)
 static void report(const char *when)
 {
     struct board_flash_stats fs;
+    struct lwm_tls_stats ts;
 
     board_flash_stats(&fs);
     board_printf("stats(%s): ram static %lu B, stack %lu/%lu B used; "
-                 "flash reads %lu progs %lu erases %lu syncs %lu\r\n",
+                 "flash reads %lu progs %lu erases %lu syncs %lu "
+                 "host-writes %lu violations %lu\r\n",
                  when, (unsigned long)board_ram_static(),
                  (unsigned long)board_stack_high_water(),
                  (unsigned long)board_stack_size(), (unsigned long)fs.reads,
                  (unsigned long)fs.progs, (unsigned long)fs.erases,
-                 (unsigned long)fs.syncs);
+                 (unsigned long)fs.syncs, (unsigned long)fs.host_writes,
+                 (unsigned long)fs.violations);
+    if (srv != NULL && lwm_server_tls_stats(srv, &ts))
+        board_printf("tls(%s): arena %lu B, idle %lu, used %lu, peak %lu, "
+                     "alloc failures %lu; sessions %lu, handshakes now %lu "
+                     "ok %lu failed %lu, last %lu ms\r\n",
+                     when, (unsigned long)ts.arena_size,
+                     (unsigned long)ts.arena_idle,
+                     (unsigned long)ts.arena_used,
+                     (unsigned long)ts.arena_peak,
+                     (unsigned long)ts.alloc_fails,
+                     (unsigned long)ts.sessions,
+                     (unsigned long)ts.handshakes,
+                     (unsigned long)ts.handshakes_ok,
+                     (unsigned long)ts.handshakes_failed,
+                     (unsigned long)ts.last_handshake_ms);
+#if LWM_HAVE_LWIP_PORT
+    {
+        struct lwm_lwip_stats ls;
+
+        lwm_lwip_stats(&ls);
+        board_printf("net(%s): conns %lu (peak %lu), accepted %lu, "
+                     "refused %lu, errors %lu, rx %lu B, tx %lu B\r\n",
+                     when, (unsigned long)ls.conns_used,
+                     (unsigned long)ls.conns_peak,
+                     (unsigned long)ls.accepted,
+                     (unsigned long)ls.refused_full,
+                     (unsigned long)ls.errors, (unsigned long)ls.rx_bytes,
+                     (unsigned long)ls.tx_bytes);
+    }
+#endif
+}
+
+/* Say BYE to every session, let the network carry it out for a moment,
+ * then stop (the flash file is flushed by board_exit). */
+static void fw_shutdown(void)
+{
+    uint32_t t0;
+
+    report("exit");
+    lwm_server_shutdown(srv);
+#if LWM_HAVE_LWIP_PORT
+    lwm_lwip_stop();
+#endif
+    t0 = board_ms();
+    while (board_ms() - t0 < 200u) {
+        board_net_poll(&eth);
+        sys_check_timeouts();
+#if LWM_HAVE_LWIP_PORT
+        (void)lwm_lwip_poll();
+#endif
+    }
+    board_printf("lwmail: stopped\r\n");
+    board_exit(0);
 }
 
 int main(void)
@@ -338,10 +397,17 @@ int main(void)
 #else
         wait = lwm_server_poll(srv);
 #endif
-        if (runfor && (int32_t)(board_ms() - runfor) >= 0) {
-            report("exit");
-            lwm_server_shutdown(srv);
-            board_exit(0);
+        if (runfor && (int32_t)(board_ms() - runfor) >= 0)
+            fw_shutdown();
+        switch (board_console_getc()) {
+        case 's':
+            report("console");
+            break;
+        case 'q':
+            fw_shutdown();
+            break;
+        default:
+            break;
         }
         if (board_ms() - last_report >= 60000u) {
             last_report = board_ms();

@@ -115,7 +115,7 @@ class Board:
                "qemu-system-arm", "-M", "mps2-an385", "-nographic",
                "-semihosting", "-kernel", elf, "-nic", nic,
                "-append", append]
-        self.p = subprocess.Popen(cmd, cwd=work, stdin=subprocess.DEVNULL,
+        self.p = subprocess.Popen(cmd, cwd=work, stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT)
         self.t = threading.Thread(target=self._read, daemon=True)
@@ -143,6 +143,22 @@ class Board:
                     return None
             time.sleep(0.05)
         return None
+
+    def console(self, text):
+        """Type on the board's console (UART0 through QEMU's stdin)."""
+        self.p.stdin.write(text)
+        self.p.stdin.flush()
+
+    def quit(self, timeout=30):
+        """Console "q": sessions get BYE, QEMU exits through semihosting."""
+        mark = len(self.log)
+        self.console(b"q")
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+        self.t.join(5)
+        return rc, self.log[mark:]
 
     def stop(self):
         if self.p.poll() is None:
@@ -251,6 +267,32 @@ def imaps_checks(b, msgs):
     m2.logout()
     m.logout()
 
+    # four TLS sessions at once (handshakes beyond LWM_TLS_HANDSHAKES wait)
+    results = []
+
+    def one(i):
+        try:
+            t = time.time()
+            c = imaplib.IMAP4_SSL("127.0.0.1", b.ports[993],
+                                  ssl_context=tls_ctx(), timeout=60)
+            c.login(USER, PASSWORD)
+            c.select("INBOX", readonly=True)
+            typ, d = c.fetch("2", "(BODY.PEEK[])")
+            ok = typ == "OK" and d[0][1] == msgs[1]
+            c.logout()
+            results.append((ok, time.time() - t))
+        except (OSError, imaplib.IMAP4.error, ssl.SSLError) as e:
+            results.append((False, repr(e)))
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    check(len(results) == 4 and all(r[0] for r in results),
+          "4 concurrent TLS sessions: login, FETCH byte-exact (%s)"
+          % ", ".join("%.2f s" % r[1] if r[0] else str(r[1])
+                      for r in results))
+
 
 def restart_checks(b, msgs):
     m = imaplib.IMAP4_SSL("127.0.0.1", b.ports[993], ssl_context=tls_ctx(),
@@ -301,6 +343,18 @@ def main():
         check(False, "session: %r" % e)
     check(not any("HARD FAULT" in l or "PANIC" in l for l in b.log),
           "no fault on the console")
+    if b.p.poll() is None:
+        b.console(b"s")
+        b.wait_for(r"^tls\(console\)", 10)
+        rc, tail = b.quit()
+        check(rc == 0 and any("lwmail: stopped" in l for l in tail),
+              "console q: clean shutdown, QEMU exits 0 (rc %r)" % rc)
+        for line in b.log:
+            if re.match(r"^(stats|tls|net)\(console\)", line):
+                print("figures: " + line, flush=True)
+    else:
+        check(False, "firmware still running after the sessions (rc %r)"
+              % b.p.returncode)
     b.stop()
 
     # -------- boot 2: the same flash image
