@@ -1,6 +1,8 @@
 /*
  * Polled driver for the SMSC LAN9118/LAN9220 Ethernet controller of the
- * MPS2 board (0x40200000), as an lwIP netif.
+ * MPS2 board (0x40200000), as an lwIP netif: a static address (QEMU's
+ * user network: 10.0.2.15/24 via 10.0.2.2), or DHCP with
+ * LWM_BOARD_DHCP=1 (cmake -DLWM_BOARD_DHCP=ON).
  *
  * The chip is a MAC+PHY with FIFOs behind a 256-byte register window:
  * frames are written to the TX data FIFO as "command A, command B, data
@@ -25,6 +27,7 @@
 #include "board.h"
 #include "board_int.h"
 
+#include "lwip/dhcp.h"
 #include "lwip/etharp.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
@@ -313,9 +316,17 @@ int board_net_init(struct netif *netif)
 
     mac_write(MAC_CR, MAC_CR_FDPX | MAC_CR_TXEN | MAC_CR_RXEN);
 
+#if LWM_BOARD_DHCP
+    /* the address comes from DHCP (QEMU's user network hands out
+     * 10.0.2.15 too); main() waits for it */
+    ip4_addr_set_zero(&ip);
+    ip4_addr_set_zero(&mask);
+    ip4_addr_set_zero(&gw);
+#else
     IP4_ADDR(&ip, 10, 0, 2, 15);
     IP4_ADDR(&mask, 255, 255, 255, 0);
     IP4_ADDR(&gw, 10, 0, 2, 2);
+#endif
     if (netif_add(netif, &ip, &mask, &gw, NULL, lan_netif_init,
                   ethernet_input) == NULL) {
         board_printf("eth: netif_add failed\r\n");
@@ -327,14 +338,20 @@ int board_net_init(struct netif *netif)
     nic.link = (bsr & PHY_BSR_LINK) != 0;
     if (nic.link)
         netif_set_link_up(netif);
+#if LWM_BOARD_DHCP
+    if (dhcp_start(netif) != ERR_OK) {
+        board_printf("eth: dhcp_start failed\r\n");
+        return -1;
+    }
+#endif
     board_printf("eth: LAN%04lx rev %lu, PHY %04x:%04x, link %s, "
-                 "mac %02x:%02x:%02x:%02x:%02x:%02x, ip 10.0.2.15/24 "
-                 "gw 10.0.2.2\r\n",
+                 "mac %02x:%02x:%02x:%02x:%02x:%02x, %s\r\n",
                  (unsigned long)(id >> 16), (unsigned long)(id & 0xFFFFu),
                  phy_read(PHY_ID1), phy_read(PHY_ID2),
                  nic.link ? "up" : "down", netif->hwaddr[0],
                  netif->hwaddr[1], netif->hwaddr[2], netif->hwaddr[3],
-                 netif->hwaddr[4], netif->hwaddr[5]);
+                 netif->hwaddr[4], netif->hwaddr[5],
+                 LWM_BOARD_DHCP ? "DHCP" : "ip 10.0.2.15/24 gw 10.0.2.2");
     return 0;
 }
 

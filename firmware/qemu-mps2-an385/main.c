@@ -26,6 +26,7 @@
 
 #include "board.h"
 
+#include "lwip/dhcp.h"
 #include "lwip/init.h"
 #include "lwip/netif.h"
 #include "lwip/tcp.h"
@@ -358,6 +359,23 @@ int main(void)
     lwip_init();
     if (board_net_init(&eth) < 0)
         board_exit(2);
+#if LWM_BOARD_DHCP
+    {
+        uint32_t t0 = board_ms();
+
+        while (!dhcp_supplied_address(&eth) && board_ms() - t0 < 30000u) {
+            board_net_poll(&eth);
+            sys_check_timeouts();
+        }
+        if (!dhcp_supplied_address(&eth)) {
+            board_printf("eth: no DHCP answer in 30 s\r\n");
+            board_exit(2);
+        }
+        board_printf("eth: DHCP address %s after %lu ms\r\n",
+                     ip4addr_ntoa(netif_ip4_addr(&eth)),
+                     (unsigned long)(board_ms() - t0));
+    }
+#endif
 
 #if LWM_HAVE_LWIP_PORT
     lwm_lwip_setup(&lwip_board);
@@ -374,15 +392,15 @@ int main(void)
                      IMAP_PORT);
         board_exit(5);
     }
-    board_printf("lwmail: IMAPS on 10.0.2.15:%d, IMAP (STARTTLS) on %d\r\n",
-                 IMAPS_PORT, IMAP_PORT);
+    board_printf("lwmail: IMAPS on %s:%d, IMAP (STARTTLS) on %d\r\n",
+                 ip4addr_ntoa(netif_ip4_addr(&eth)), IMAPS_PORT, IMAP_PORT);
 #else
     if (echo_listen() < 0) {
         board_printf("cannot listen on port %d\r\n", IMAPS_PORT);
         board_exit(5);
     }
-    board_printf("lwmail: echo on 10.0.2.15:%d (no ports/lwip yet)\r\n",
-                 IMAPS_PORT);
+    board_printf("lwmail: echo on %s:%d (no ports/lwip)\r\n",
+                 ip4addr_ntoa(netif_ip4_addr(&eth)), IMAPS_PORT);
 #endif
     report("start");
 
