@@ -11,9 +11,10 @@
    forwarding from free loopback ports (picked at run time, 127.0.0.1 only)
    to the firmware's 993 and 143, the flash image in WORKDIR;
 4. with the IMAP server built in (ports/lwip present): an IMAPS session
-   with imaplib (login, APPEND, FETCH byte-exact, two sessions at once,
-   IDLE push), then a restart on the same flash image: the messages are
-   still there. Without it (echo bring-up build): TCP greeting + echo;
+   with imaplib (login, APPEND and FETCH byte-exact up to 5 MB, curl
+   imaps://, STARTTLS on 143, IDLE push between two sessions, 4 TLS
+   sessions at once), a clean shutdown from the console, then a restart
+   on the same flash image: the messages are still there. Without it (echo bring-up build): TCP greeting + echo;
 5. a short boot with runfor=: the firmware ends itself and QEMU exits 0
    through semihosting.
 
@@ -220,7 +221,7 @@ def imaps_checks(b, msgs):
     typ, d = m.select("INBOX")
     check(typ == "OK", "SELECT INBOX")
     uids = []
-    for n, size in enumerate([300, 20000, 200000]):
+    for n, size in enumerate([300, 20000, 200000, 5000000]):
         body = message(n, size)
         t = time.time()
         typ, d = m.append("INBOX", None, None, body)
