@@ -207,6 +207,49 @@ static void rx_drop(struct conn *c, int ack)
         ack_bytes(c->pcb, n);
 }
 
+#if LWM_LWIP_RX_COMPACT
+/* How many of the queue's pbufs come from the driver's PBUF_POOL. */
+static unsigned rx_pool_pbufs(const struct conn *c)
+{
+    const struct pbuf *q;
+    unsigned n = 0;
+    for (q = c->rx_head; q; q = q->next)
+        n += pbuf_match_allocsrc(q, PBUF_POOL);
+    return n;
+}
+
+/* The core cannot take the queue for now: copy it into one PBUF_RAM pbuf
+ * and give the pool pbufs back to the driver (see LWM_LWIP_RX_COMPACT).
+ * Called only when min_pool of the queue's pbufs are pool pbufs. */
+static void rx_compact(struct conn *c, unsigned min_pool)
+{
+    uint32_t queued = c->rx_queued;
+    struct pbuf *r, *q;
+    uint8_t *dst;
+    if (!c->rx_head || !queued || queued > 0xffffu ||
+        rx_pool_pbufs(c) < min_pool)
+        return;
+    r = pbuf_alloc(PBUF_RAW, (u16_t)queued, PBUF_RAM);
+    if (!r)
+        return;         /* the heap is short too: keep what we have */
+    dst = (uint8_t *)r->payload;
+    for (q = c->rx_head; q; q = q->next) {
+        uint16_t off = q == c->rx_head ? c->rx_off : 0;
+        memcpy(dst, (const uint8_t *)q->payload + off,
+               (size_t)(q->len - off));
+        dst += q->len - off;
+    }
+    while (c->rx_head)
+        rx_pop(c);
+    c->rx_head = c->rx_tail = r;
+    c->rx_off = 0;
+    c->rx_queued = queued;
+    g.st.rx_compactions++;
+}
+#else
+#define rx_compact(c, min_pool) ((void)(c), (void)(min_pool))
+#endif
+
 static void attach(struct conn *c)
 {
     tcp_arg(c->pcb, c);
@@ -452,6 +495,9 @@ static err_t recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p,
             g.st.rx_queued_peak = c->rx_queued;
     }
     feed(c);
+    /* still queued: the session is busy; don't let it sit on the pool */
+    if (c->state == C_OPEN && c->rx_head)
+        rx_compact(c, LWM_LWIP_RX_COMPACT);
     settle(c, 1);
     flush_all();
     return ERR_OK;
@@ -712,6 +758,9 @@ int lwm_lwip_poll(void)
         /* the core may have made room (a step finished, the flash was
          * written): go on with what is queued */
         feed(c);
+        /* a whole turn and the core could not take it: out of the pool */
+        if (c->state == C_OPEN && c->rx_head)
+            rx_compact(c, 1);
         settle(c, 1);
     }
     flush_all();

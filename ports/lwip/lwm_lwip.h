@@ -99,15 +99,24 @@
  * here allocates except through lwIP's pools (tcp_write copies into
  * PBUF_RAM segments from lwIP's own static heap, MEM_SIZE).
  *
+ * The driver's receive pool (PBUF_POOL) is what every connection needs to
+ * receive anything, ACKs included. A session that cannot take its input
+ * for a while (its client does not read a FETCH while pipelining more
+ * commands) would hold up to a window of those pbufs, and with small
+ * segments one pbuf per segment: a few such sessions empty the pool, and
+ * then even the ACK that would let the FETCH go on is dropped, until the
+ * core's send timeout (2 minutes) ends the session. So a queue that
+ * stalls is moved out of the pool into lwIP's heap (LWM_LWIP_RX_COMPACT);
+ * the common case, the core taking what arrives, copies nothing.
+ *
  * Sizing (the board's lwipopts.h): MEMP_NUM_TCP_PCB >= LWM_LWIP_CONNS +
- * a few for TIME-WAIT; MEMP_NUM_TCP_PCB_LISTEN >= the listeners; the
- * PBUF_POOL must hold a full receive window for every connection whose
- * session is busy (LWM_LWIP_CONNS * TCP_WND / PBUF_POOL_BUFSIZE) plus
- * what the driver needs, or a session that waits for another (a MIME
- * parser, the flash) can hold the pbufs that the other one needs to
- * progress: TCP then stalls until a timeout frees them. TCP_SND_BUF: the
- * more, the faster a FETCH; MEM_SIZE must hold TCP_SND_BUF for every
- * connection sending at once (the segments live there).
+ * a few for TIME-WAIT; MEMP_NUM_TCP_PCB_LISTEN >= the listeners.
+ * TCP_SND_BUF: the more, the faster a FETCH. MEM_SIZE holds the segments
+ * of every connection sending at once (up to TCP_SND_BUF each) and the
+ * stalled receive queues (up to TCP_WND each); short of it, sends wait
+ * (ERR_MEM, retried) and stalled queues stay in the pool, both safe but
+ * slower. Without LWM_LWIP_RX_COMPACT, PBUF_POOL must hold a receive
+ * window for every session that may stall, plus the driver's needs.
  *
  * Requirements checked at compile time: NO_SYS=1, LWIP_TCP,
  * LWIP_CALLBACK_API, MEM_LIBC_MALLOC=0, MEMP_MEM_MALLOC=0.
@@ -160,6 +169,20 @@
  *  this many ms. */
 #ifndef LWM_LWIP_RETRY_MS
 #define LWM_LWIP_RETRY_MS 20
+#endif
+
+/** Receive buffers held for a busy session. 0: never copy (the queue
+ *  keeps the driver's pbufs until the core takes the data). N: a queue the
+ *  core cannot take for now (its session is busy) is copied out of
+ *  PBUF_POOL into one PBUF_RAM pbuf from lwIP's heap when it holds N pool
+ *  pbufs, and at every lwm_lwip_poll() when it holds any: so sessions
+ *  that wait (for their client to read a FETCH, for a MIME parser) never
+ *  hold the driver's receive pool, which every connection's segments and
+ *  ACKs need. At most one receive window per connection is copied per
+ *  main-loop turn; data the core takes at once is never copied. When the
+ *  heap is short, the pool pbufs simply stay queued. */
+#ifndef LWM_LWIP_RX_COMPACT
+#define LWM_LWIP_RX_COMPACT 4
 #endif
 
 /** Priority of accepted pcbs (listeners have TCP_PRIO_NORMAL): higher,
@@ -229,6 +252,7 @@ struct lwm_lwip_stats {
     uint32_t send_mem_errors;   /* tcp_write() returned ERR_MEM */
     uint32_t rx_queued;         /* bytes received, not yet taken, now */
     uint32_t rx_queued_peak;    /* the most ever held by one connection */
+    uint32_t rx_compactions;    /* stalled queues moved out of PBUF_POOL */
     uint64_t rx_bytes;          /* handed to the core */
     uint64_t tx_bytes;          /* taken from the core */
 };

@@ -764,6 +764,52 @@ static void test_backpressure(void)
     free(pipe);
 }
 
+/* The backpressure case again with the pool nearly empty (ten pbufs of
+ * 512 bytes left): the stalled session's queue would hold them all, and
+ * then the very ACK that lets its FETCH go on would be dropped, until
+ * the core's two-minute send timeout. The port moves a stalled queue out
+ * of the pool (LWM_LWIP_RX_COMPACT), so it completes within seconds. */
+static void test_pool_stall(void)
+{
+    struct client *c = &cl[0];
+    struct lwm_lwip_stats st0 = port_stats(), st;
+    char *pipe = malloc(1500 * 16 + 64), *r;
+    size_t at = 0;
+    uint32_t t0;
+    int i;
+    const char *p;
+    REQUIRE(pipe != NULL);
+    cl_set_reading(c, 0);
+    at += (size_t)sprintf(pipe, "k0 FETCH 1 BODY.PEEK[]\r\n");
+    for (i = 1; i <= 1500; i++)
+        at += (size_t)sprintf(pipe + at, "k%d NOOP\r\n", i);
+    hog_pool(10);
+    cl_send(c, pipe, at);
+    run_for(2000);
+    t0 = fake_ms;
+    cl_set_reading(c, 1);
+    r = expect(c, "k1500", 180000);
+    unhog_pool();
+    st = port_stats();
+    printf("stall with 10 pool pbufs left: done after %u ms, %u queues "
+           "moved out of the pool\n", fake_ms - t0,
+           st.rx_compactions - st0.rx_compactions);
+    CHECK(r != NULL);
+    CHECK(fake_ms - t0 < 20000);
+    CHECK(st.rx_compactions > st0.rx_compactions);
+    if (r) {
+        CHECK(literal_equals(r, big, BIG_LEN));
+        p = strstr(r, "\r\nk0 OK");
+        for (i = 1; i <= 1500 && p; i++) {
+            char tag[24];
+            sprintf(tag, "\r\nk%d OK", i);
+            p = strstr(p + 1, tag);
+        }
+        CHECK(p != NULL);
+    }
+    free(pipe);
+}
+
 /* Eight sessions logged in (every core slot), then six more connections
  * in one burst: the two spare records let the core say BYE; the others
  * find no record and are reset; none gets a greeting; the eight go on. */
@@ -1042,9 +1088,10 @@ static void test_no_leaks(const struct snap *base)
                 (unsigned)now.mem_used, (unsigned)base->mem_used);
     printf("port: %u accepted, peak %u records, %u reset for want of a "
            "record, %u SYNs without pcb, %u peer FINs, %u errors, %u "
-           "ERR_MEM sends; %llu bytes in, %llu out; peak queue %u\n",
+           "ERR_MEM sends, %u queues moved out of the pool; %llu bytes in, "
+           "%llu out; peak queue %u\n",
            st.accepted, st.conns_peak, st.refused_full, st.accept_errors,
-           st.peer_closed, st.errors, st.send_mem_errors,
+           st.peer_closed, st.errors, st.send_mem_errors, st.rx_compactions,
            (unsigned long long)st.rx_bytes, (unsigned long long)st.tx_bytes,
            st.rx_queued_peak);
     printf("wire: %lu frames, %lu dropped; %u log lines\n", wire_frames,
@@ -1063,6 +1110,7 @@ int main(void)
     test_login();
     test_append_fetch();
     test_backpressure();
+    test_pool_stall();
     test_many();
     test_reset();
     test_pool_exhaustion();
