@@ -7,35 +7,66 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* The flash format is little-endian. On a little-endian target a 4-byte
+ * memcpy is one (unaligned) load or store; elsewhere bytes are shifted. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define LWM_LE 1
+#else
+#define LWM_LE 0
+#endif
 
 static inline uint16_t lwm_get16(const uint8_t *p)
 {
+#if LWM_LE
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+#else
     return (uint16_t)(p[0] | (p[1] << 8));
+#endif
 }
 
 static inline uint32_t lwm_get32(const uint8_t *p)
 {
+#if LWM_LE
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#else
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
            ((uint32_t)p[3] << 24);
+#endif
 }
 
 static inline void lwm_put16(uint8_t *p, uint16_t v)
 {
+#if LWM_LE
+    memcpy(p, &v, 2);
+#else
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
+#endif
 }
 
 static inline void lwm_put32(uint8_t *p, uint32_t v)
 {
+#if LWM_LE
+    memcpy(p, &v, 4);
+#else
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
+#endif
 }
 
+/* v rounded up to a multiple of a, a power of two (the store checks its
+ * program size is one) */
 static inline uint32_t lwm_align_up(uint32_t v, uint32_t a)
 {
-    return (v + a - 1) / a * a;
+    return (v + a - 1) & ~(a - 1);
 }
 
 /** CRC-32C (Castagnoli, reflected polynomial 0x82F63B78). Start with
