@@ -6,8 +6,17 @@
 #ifndef LWM_TEST_LWIP_CC_H
 #define LWM_TEST_LWIP_CC_H
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
+
+/* lwIP typedefs ssize_t as int when SSIZE_MAX is unknown (strict C11
+ * hides it); the test also includes OpenSSL, which has the system's */
+#ifndef SSIZE_MAX
+#define SSIZE_MAX LONG_MAX
+#endif
+#define LWIP_NO_UNISTD_H 1
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define BYTE_ORDER BIG_ENDIAN
