@@ -109,7 +109,7 @@ static size_t put_uint(char *buf, size_t at, size_t cap, uint32_t v)
 static void log_line(int level, int slot, const char *a, const char *b,
                      const char *c)
 {
-    char line[160];
+    char line[200];
     size_t n = 0;
     if (!g.board.log)
         return;
