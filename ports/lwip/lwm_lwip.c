@@ -56,6 +56,8 @@ struct conn {
     uint8_t mem_blocked;      /* tcp_write() failed with ERR_MEM */
     uint8_t close_tries;      /* tcp_close() failures */
     uint32_t mem_ms;          /* when mem_blocked was set */
+    struct pbuf *ram;         /* our copy of a stalled queue (rx_compact),
+                                 while it is in the queue */
     char peer[IPADDR_STRLEN_MAX];
 };
 
@@ -71,8 +73,15 @@ static struct {
     struct lwm_server *srv;
     struct conn conns[LWM_LWIP_CONNS];
     struct listener ls[LWM_LWIP_MAX_LISTEN];
+    uint32_t ram_held;        /* bytes of all conns' rx_compact copies */
     struct lwm_lwip_stats st;
 } g;
+
+/* lwIP's heap also holds every outgoing segment and every ACK: stalled
+ * queues may take only part of it */
+#ifndef LWM_LWIP_RX_COMPACT_BUDGET
+#define LWM_LWIP_RX_COMPACT_BUDGET (MEM_SIZE / 2)
+#endif
 
 static err_t recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p,
                      err_t err);
@@ -190,6 +199,10 @@ static void rx_pop(struct conn *c)
     q->next = NULL;
     c->rx_queued -= (uint32_t)(q->len - c->rx_off);
     c->rx_off = 0;
+    if (q == c->ram) {
+        g.ram_held -= q->len;
+        c->ram = NULL;
+    }
     pbuf_free(q);
 }
 
@@ -219,14 +232,17 @@ static unsigned rx_pool_pbufs(const struct conn *c)
 }
 
 /* The core cannot take the queue for now: copy it into one PBUF_RAM pbuf
- * and give the pool pbufs back to the driver (see LWM_LWIP_RX_COMPACT).
- * Called only when min_pool of the queue's pbufs are pool pbufs. */
+ * and give the pool pbufs back to the driver (see LWM_LWIP_RX_COMPACT),
+ * if at least min_pool of its pbufs are pool pbufs and the copies of all
+ * connections stay within LWM_LWIP_RX_COMPACT_BUDGET. */
 static void rx_compact(struct conn *c, unsigned min_pool)
 {
     uint32_t queued = c->rx_queued;
     struct pbuf *r, *q;
     uint8_t *dst;
     if (!c->rx_head || !queued || queued > 0xffffu ||
+        g.ram_held - (c->ram ? c->ram->len : 0) + queued >
+            (uint32_t)LWM_LWIP_RX_COMPACT_BUDGET ||
         rx_pool_pbufs(c) < min_pool)
         return;
     r = pbuf_alloc(PBUF_RAW, (u16_t)queued, PBUF_RAM);
@@ -240,10 +256,11 @@ static void rx_compact(struct conn *c, unsigned min_pool)
         dst += q->len - off;
     }
     while (c->rx_head)
-        rx_pop(c);
-    c->rx_head = c->rx_tail = r;
+        rx_pop(c);              /* also returns the old copy's budget */
+    c->rx_head = c->rx_tail = c->ram = r;
     c->rx_off = 0;
     c->rx_queued = queued;
+    g.ram_held += queued;
     g.st.rx_compactions++;
 }
 #else
@@ -789,6 +806,7 @@ void lwm_lwip_stats(struct lwm_lwip_stats *st)
 {
     int i;
     *st = g.st;
+    st->rx_compact_held = g.ram_held;
     st->rx_queued = 0;
     for (i = 0; i < LWM_LWIP_CONNS; i++)
         if (g.conns[i].state != C_FREE)

@@ -179,8 +179,11 @@
  *  that wait (for their client to read a FETCH, for a MIME parser) never
  *  hold the driver's receive pool, which every connection's segments and
  *  ACKs need. At most one receive window per connection is copied per
- *  main-loop turn; data the core takes at once is never copied. When the
- *  heap is short, the pool pbufs simply stay queued. */
+ *  main-loop turn; data the core takes at once is never copied. The
+ *  copies of all connections together take at most
+ *  LWM_LWIP_RX_COMPACT_BUDGET bytes of the heap (default MEM_SIZE / 2:
+ *  the heap also holds every outgoing segment and ACK); beyond that, or
+ *  when the heap is short, the pool pbufs simply stay queued. */
 #ifndef LWM_LWIP_RX_COMPACT
 #define LWM_LWIP_RX_COMPACT 4
 #endif
@@ -253,6 +256,7 @@ struct lwm_lwip_stats {
     uint32_t rx_queued;         /* bytes received, not yet taken, now */
     uint32_t rx_queued_peak;    /* the most ever held by one connection */
     uint32_t rx_compactions;    /* stalled queues moved out of PBUF_POOL */
+    uint32_t rx_compact_held;   /* heap bytes those copies hold now */
     uint64_t rx_bytes;          /* handed to the core */
     uint64_t tx_bytes;          /* taken from the core */
 };

@@ -1305,6 +1305,7 @@ static void test_no_leaks(const struct snap *base)
     st = port_stats();
     CHECK(st.conns_used == 0);
     CHECK(st.rx_queued == 0);
+    CHECK(st.rx_compact_held == 0);
     snap_take(&now);
     for (i = 0; i < MEMP_MAX; i++) {
         if (!CHECK(now.memp_used[i] == base->memp_used[i]))
