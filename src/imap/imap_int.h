@@ -165,6 +165,7 @@ struct imap_sess {
     uint32_t tx_ms;              /* output last taken, or none pending */
     uint32_t closing_ms;         /* when closing was first seen */
     uint8_t closing_seen;
+    uint8_t closing_forced;      /* the goodbye was not taken in time */
     uint32_t sync_sent;          /* "+" sent for the command being read */
     uint32_t cmd_len;            /* bytes of the running command in rx */
     uint64_t lit_left;           /* RX_APPEND/RX_DISCARD: bytes to go */
@@ -382,6 +383,9 @@ int srv_starttls(struct lwm_server *srv, int slot);
 /** Does the slot use TLS? / Is TLS configured at all? */
 int srv_tls_on(struct lwm_server *srv, int slot);
 int srv_tls_ready(struct lwm_server *srv);
+/** Does the transport still hold output the port has not taken (the rest
+ *  of a TLS record)? A closing session waits for it. */
+int srv_conn_flushing(struct lwm_server *srv, int slot);
 /** Drop the connection now, without a word (transport failure). */
 void srv_conn_abort(struct lwm_server *srv, int slot);
 /** Send through the connection's transport (plain or TLS); how many

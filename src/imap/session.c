@@ -1039,7 +1039,8 @@ void sess_run(struct imap_sess *s)
             return;
         }
         if (s->closing) {
-            if (!srv->tx_len[k] || !s->conn) {
+            if ((!srv->tx_len[k] && !srv_conn_flushing(srv, k)) ||
+                !s->conn || s->closing_forced) {
                 void *conn = s->conn;
                 srv_log(srv, LWM_LOG_INFO, k, "closed");
                 if (conn)
@@ -1238,6 +1239,7 @@ void sess_tick(struct imap_sess *s, uint32_t now)
             s->closing_ms = now;
         } else if ((uint32_t)(now - s->closing_ms) > LWM_IMAP_SEND_TIMEOUT_MS) {
             srv->tx_len[k] = 0;
+            s->closing_forced = 1;  /* and whatever the transport holds */
         }
     } else if (srv->tx_len[k] &&
                (uint32_t)(now - s->tx_ms) > LWM_IMAP_SEND_TIMEOUT_MS) {

@@ -137,6 +137,13 @@ int srv_tls_on(struct lwm_server *srv, int slot)
     return tls_on(slot);
 }
 
+int srv_conn_flushing(struct lwm_server *srv, int slot)
+{
+    (void)srv;
+    (void)slot;
+    return tls_flushing(slot);
+}
+
 int srv_tls_ready(struct lwm_server *srv)
 {
     (void)srv;

@@ -189,7 +189,8 @@ struct tls_conn {
     uint32_t want;               /* bytes mbedTLS still needs for what it
                                     is reading; 0: not known until the
                                     next read (tls_poll finds out) */
-    uint32_t owed;               /* plaintext taken, its record unsent */
+    uint8_t flushing;            /* a record is encrypted and the port
+                                    has not taken all of it yet */
     uint32_t start_ms;           /* handshake start (queued or not) */
     const uint8_t *in;           /* ciphertext being handed in */
     size_t in_len;
@@ -683,6 +684,26 @@ void tls_input(struct lwm_server *srv, int slot, const uint8_t *p,
     c->in_len = 0;
 }
 
+/* mbedtls_ssl_write() that meets a full send buffer returns WANT_WRITE
+ * although it has already copied and encrypted the data: the bytes are
+ * taken, only the record's sending waits. So they are reported taken and
+ * the rest of the record is pushed with mbedtls_ssl_flush_output() before
+ * anything new (the caller may not offer the same bytes again: FETCH's
+ * zero-copy path falls back to its output buffer). */
+static int flush_pending(struct tls_conn *c)
+{
+    int r;
+    if (!c->flushing)
+        return 0;
+    r = mbedtls_ssl_flush_output(&c->ssl);
+    if (r == MBEDTLS_ERR_SSL_WANT_WRITE)
+        return 1;
+    if (r < 0)
+        return -1;
+    c->flushing = 0;
+    return 0;
+}
+
 int tls_send(struct lwm_server *srv, int slot, const uint8_t *p, size_t len)
 {
     struct tls_conn *c = conn_of(slot);
@@ -691,28 +712,26 @@ int tls_send(struct lwm_server *srv, int slot, const uint8_t *p, size_t len)
     (void)srv;
     if (!c || c->state != T_OPEN)
         return 0;                /* output waits for the handshake */
-    if (c->owed) {
-        /* finish the record whose data the session still holds */
-        r = mbedtls_ssl_write(&c->ssl, p, c->owed);
-        if (r == MBEDTLS_ERR_SSL_WANT_WRITE)
-            return 0;
-        if (r < 0)
-            return -1;
-        r = (int)c->owed;
-        c->owed = 0;
-        return r;
-    }
+    r = flush_pending(c);
+    if (r)
+        return r > 0 ? 0 : -1;
     max = (size_t)mbedtls_ssl_get_max_out_record_payload(&c->ssl);
     if (len > max)
         len = max;
     r = mbedtls_ssl_write(&c->ssl, p, len);
     if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
-        c->owed = (uint32_t)len;
-        return 0;
+        c->flushing = 1;
+        return (int)len;
     }
     if (r < 0)
         return -1;
     return r;
+}
+
+int tls_flushing(int slot)
+{
+    struct tls_conn *c = conn_of(slot);
+    return c && c->flushing;
 }
 
 void tls_output(struct lwm_server *srv, int slot)
@@ -724,21 +743,28 @@ void tls_output(struct lwm_server *srv, int slot)
         pump(srv, c);
         return;
     }
-    if (c->state == T_OPEN)
-        sess_run(&srv->sess[slot]);
+    if (c->state == T_OPEN) {
+        int r = flush_pending(c);
+        if (r < 0) {
+            conn_fail(srv, c, "TLS: send failed:", r);
+            return;
+        }
+        if (r == 0)
+            sess_run(&srv->sess[slot]);
+    }
 }
 
 int tls_wants_output(int slot)
 {
     struct tls_conn *c = conn_of(slot);
-    return c && (c->want_write || c->owed);
+    return c && (c->want_write || c->flushing);
 }
 
 void tls_close_notify(struct lwm_server *srv, int slot)
 {
     struct tls_conn *c = conn_of(slot);
     (void)srv;
-    if (c && c->state == T_OPEN && !c->owed)
+    if (c && c->state == T_OPEN && flush_pending(c) == 0)
         (void)mbedtls_ssl_close_notify(&c->ssl);   /* best effort */
 }
 

@@ -20,9 +20,9 @@
  * stays in mbedTLS until the session has room again (tls_poll).
  *
  * Output: mbedtls_ssl_write() that returns WANT_WRITE has already copied
- * and encrypted the data; the send is only pending. The session keeps the
- * bytes queued (tls_send returns 0) and offers them again; tls_send then
- * completes the flush and reports them taken ("owed" bytes).
+ * and encrypted the data; only the send is pending. tls_send reports the
+ * bytes taken and pushes the rest of that record first on the next call
+ * (or when the port has room again); a closing session waits for it.
  */
 #ifndef LWM_TLS_H
 #define LWM_TLS_H
@@ -58,6 +58,8 @@ int tls_send(struct lwm_server *srv, int slot, const uint8_t *p, size_t len);
 /** The port can send again. */
 void tls_output(struct lwm_server *srv, int slot);
 int tls_wants_output(int slot);
+/** Is part of an encrypted record still waiting for the port? */
+int tls_flushing(int slot);
 /** Best-effort close_notify before the port closes the connection. */
 void tls_close_notify(struct lwm_server *srv, int slot);
 /** Forget the slot's TLS state (the connection is gone or closed). */
@@ -71,6 +73,7 @@ void tls_stats(struct lwm_tls_stats *st);
 
 #define tls_ready() 0
 #define tls_on(slot) 0
+#define tls_flushing(slot) 0
 
 #endif /* LWM_TLS */
 

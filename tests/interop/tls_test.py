@@ -491,6 +491,50 @@ class TestSessions(TlsCase):
         self.check_5mb(M)
         d.stop()
 
+    def test_slow_reader_fetch(self):
+        """A FETCH over IMAPS to a client that reads slowly through a small
+        receive buffer: the port takes only parts of TLS records, which
+        mbedTLS reports as WANT_WRITE after it has encrypted the data. The
+        zero-copy FETCH path must not send those bytes twice (a bug the
+        lwIP port found): the literal arrives byte-exact."""
+        d = self.daemon()
+        M = imaplib.IMAP4_SSL(HOST, d.tls_port, ssl_context=client_ctx(),
+                              timeout=IO_TIMEOUT)
+        M.login(USER, PASSWORD)
+        msg = fast_message(2 * 1024 * 1024, "read slowly", seed=7)
+        self.assertEqual(M.append("INBOX", None, DATE, msg)[0], "OK")
+        M.logout()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(IO_TIMEOUT)
+        sock.connect((HOST, d.tls_port))
+        t = client_ctx().wrap_socket(sock)
+        t.sendall(b'a LOGIN %s "%s"\r\nb SELECT INBOX\r\n'
+                  b"c FETCH 1 (BODY.PEEK[])\r\nd LOGOUT\r\n"
+                  % (USER.encode(), PASSWORD.encode()))
+        # not a byte read for a while: the server's send buffer fills up
+        # and its sends start taking parts of records
+        time.sleep(1.0)
+        data = bytearray()
+        deadline = time.monotonic() + 120
+        while not data.endswith(b"d OK LOGOUT completed\r\n"):
+            self.assertLess(time.monotonic(), deadline, "slow FETCH hung")
+            chunk = t.recv(1500)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) < 1024 * 1024 and len(data) % 16 == 0:
+                time.sleep(0.002)      # slow for the first half
+        t.close()
+        head = b"* 1 FETCH (BODY[] {%d}\r\n" % len(msg)
+        i = data.find(head)
+        self.assertGreater(i, 0, bytes(data[:300]))
+        body = bytes(data[i + len(head):i + len(head) + len(msg)])
+        self.assertTrue(body == msg, "FETCH over TLS not byte-exact for a "
+                        "slow reader")
+        self.assertIn(b"c OK", data[i + len(head) + len(msg):])
+        d.stop()
+
     def workload(self, c, mbox):
         """APPENDs whose literals fill whole 16 KB records, then FETCH of
         everything; returns the responses that must not depend on the
