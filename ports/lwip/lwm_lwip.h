@@ -66,10 +66,11 @@
  * what is still queued from the peer (acknowledging it, so lwIP sends a
  * FIN and not a RST), detaches the callbacks and calls tcp_close(): lwIP
  * sends what the core had written, then the FIN, and frees the pcb in its
- * own time; the connection record is free at once. If tcp_close() fails
- * (no memory for the FIN), the record keeps the pcb and the close is
- * retried from lwm_lwip_poll() and the poll callback; after
- * LWM_LWIP_CLOSE_TRIES failures the pcb is aborted (RST). A close asked
+ * own time; the connection record is free at once. lwIP 2.1.3 queues a
+ * FIN it has no memory for itself and reports success; should
+ * tcp_close() fail anyway, the record keeps the pcb, the close is retried
+ * from the sent and poll callbacks, and after LWM_LWIP_CLOSE_TRIES
+ * failures the pcb is aborted (RST) from the poll callback. A close asked
  * for while the connection is being accepted (a refused connection: "*
  * BYE" then close) is done from the next lwm_lwip_poll(), not inside the
  * accept callback, where lwIP still works on the pcb.
@@ -112,8 +113,9 @@
  * Sizing (the board's lwipopts.h): MEMP_NUM_TCP_PCB >= LWM_LWIP_CONNS +
  * a few for TIME-WAIT; MEMP_NUM_TCP_PCB_LISTEN >= the listeners.
  * TCP_SND_BUF: the more, the faster a FETCH. MEM_SIZE holds the segments
- * of every connection sending at once (up to TCP_SND_BUF each) and the
- * stalled receive queues (up to TCP_WND each); short of it, sends wait
+ * of every connection sending at once (up to TCP_SND_BUF each), the ACKs,
+ * and the copies of stalled receive queues (LWM_LWIP_RX_COMPACT_BUDGET in
+ * all); short of it, sends wait
  * (ERR_MEM, retried) and stalled queues stay in the pool, both safe but
  * slower. Without LWM_LWIP_RX_COMPACT, PBUF_POOL must hold a receive
  * window for every session that may stall, plus the driver's needs.
@@ -124,7 +126,10 @@
  * unaccepted connections at most; the rest of a SYN flood is dropped).
  *
  * Everything runs in the main loop's context: call these functions and
- * lwIP's from one thread, never from an interrupt.
+ * lwIP's from one thread, never from an interrupt. A netif's output must
+ * not feed frames back into lwIP's input from inside the call (queue
+ * them, as lwIP's own loopback does): the port's callbacks are not
+ * re-entrant through lwIP.
  */
 #ifndef LWM_LWIP_H
 #define LWM_LWIP_H
