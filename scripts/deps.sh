@@ -15,6 +15,8 @@ packages=(
     # tests/interop: real IMAP clients against lwmaild; openssl for the
     # TLS tests (s_client, test certificates)
     curl isync offlineimap3 fetchmail neomutt tmux swaks openssl
+    # tests/lwip: a real TLS client (OpenSSL) through the lwIP port
+    libssl-dev
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
