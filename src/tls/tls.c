@@ -11,7 +11,27 @@
  * a small header with its size, so the layer knows its use and high-water
  * mark exactly (the idle level is asserted by the tests).
  */
+#include <stddef.h>
+
 #include "lwmail/lwm_opts.h"
+
+/* The platform default for mbedtls_calloc/free (lwm_mbedtls_config.h):
+ * fail, so no path can reach libc's heap before the arena is set up. Also
+ * without the TLS layer: mbedTLS is still linked (SHA-256 for passwords). */
+void *lwm_tls_no_calloc(size_t n, size_t size);
+void lwm_tls_no_free(void *p);
+
+void *lwm_tls_no_calloc(size_t n, size_t size)
+{
+    (void)n;
+    (void)size;
+    return NULL;
+}
+
+void lwm_tls_no_free(void *p)
+{
+    (void)p;
+}
 
 #if LWM_TLS
 
@@ -70,20 +90,6 @@ static uint32_t arena_cost(size_t n)
     if (c % MBEDTLS_MEMORY_ALIGN_MULTIPLE)
         c += MBEDTLS_MEMORY_ALIGN_MULTIPLE - c % MBEDTLS_MEMORY_ALIGN_MULTIPLE;
     return (uint32_t)c + mem.blk_over;
-}
-
-/* The platform default for mbedtls_calloc/free (lwm_mbedtls_config.h):
- * fail, so no path can reach libc's heap before the arena is set up. */
-void *lwm_tls_no_calloc(size_t n, size_t size)
-{
-    (void)n;
-    (void)size;
-    return NULL;
-}
-
-void lwm_tls_no_free(void *p)
-{
-    (void)p;
 }
 
 /* memory_buffer_alloc.c's call to mbedtls_platform_set_calloc_free is
@@ -825,27 +831,6 @@ void tls_stats(struct lwm_tls_stats *st)
     st->handshakes_failed = tls.hs_failed;
     st->last_handshake_ms = tls.hs_last_ms;
     memcpy(st->cert_sha256, tls.fp, sizeof tls.fp);
-}
-
-#else /* !LWM_TLS */
-
-#include <stddef.h>
-
-/* mbedTLS is still linked (SHA-256 for passwords): its default allocator
- * must exist, and fail, here too */
-void *lwm_tls_no_calloc(size_t n, size_t size);
-void lwm_tls_no_free(void *p);
-
-void *lwm_tls_no_calloc(size_t n, size_t size)
-{
-    (void)n;
-    (void)size;
-    return NULL;
-}
-
-void lwm_tls_no_free(void *p)
-{
-    (void)p;
 }
 
 #endif /* LWM_TLS */
