@@ -218,12 +218,12 @@ struct lwm_store {
     struct lwm_store_stats st;
 
     uint32_t nmsgs;
-    struct lwm_msg_ent msgs[LWM_STORE_MAX_MSGS];
-    struct lwm_mbox_ent mboxes[LWM_STORE_MAX_MBOXES];
-    struct lwm_user_ent users[LWM_STORE_MAX_USERS];
-    struct lwm_blk_ent blks[LWM_STORE_MAX_BLOCKS];
     uint8_t buf[LWM_STORE_BUF_SIZE];   /* bounce buffer */
     uint8_t rbuf[LWM_STORE_BUF_SIZE];  /* record buffer */
+    struct lwm_user_ent users[LWM_STORE_MAX_USERS];
+    struct lwm_blk_ent blks[LWM_STORE_MAX_BLOCKS];
+    struct lwm_mbox_ent mboxes[LWM_STORE_MAX_MBOXES];
+    struct lwm_msg_ent msgs[LWM_STORE_MAX_MSGS];
 };
 
 #define LWM_NONE 0xFFFFFFFFu
