@@ -7,19 +7,6 @@
 #include "imap/imap_int.h"
 #include "util/lwm_util.h"
 
-#define XSTR(x) #x
-#define STR(x) XSTR(x)
-
-/* Built once: APPENDLIMIT's value is an option, not a literal */
-static char cap_auth[400];
-
-static void cap_add(char *buf, size_t cap, const char *s)
-{
-    size_t n = strlen(buf), m = strlen(s);
-    if (n + m + 1 < cap)
-        memcpy(buf + n, s, m + 1);
-}
-
 /* Login is allowed on this connection: it has TLS, or the owner allowed
  * plaintext logins (loopback, tests). */
 static int login_allowed(struct imap_sess *s)
@@ -30,37 +17,23 @@ static int login_allowed(struct imap_sess *s)
 
 const char *capability_string(struct imap_sess *s)
 {
-    static char pre[120];
-    if (s->state == SS_NOAUTH) {
-        /* before login the list depends on the transport: STARTTLS while
-         * in the clear, and either LOGINDISABLED or AUTH=PLAIN */
-        struct lwm_server *srv = sess_srv(s);
-        pre[0] = 0;
-        cap_add(pre, sizeof pre,
-                "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE");
-        if (srv_tls_ready(srv) && !srv_tls_on(srv, s->slot))
-            cap_add(pre, sizeof pre, " STARTTLS");
-        cap_add(pre, sizeof pre,
-                login_allowed(s) ? " AUTH=PLAIN" : " LOGINDISABLED");
-        return pre;
-    }
-    if (!cap_auth[0]) {
-        char num[24];
-        uint64_t v = (uint64_t)LWM_IMAP_APPENDLIMIT;
-        int i = 23;
-        num[23] = 0;
-        do {
-            num[--i] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        cap_add(cap_auth, sizeof cap_auth,
-                "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE "
-                "NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE "
-                "LIST-EXTENDED LIST-STATUS ESEARCH STATUS=SIZE BINARY "
-                "APPENDLIMIT=");
-        cap_add(cap_auth, sizeof cap_auth, num + i);
-    }
-    return cap_auth;
+    /* before login the list depends on the transport: STARTTLS while in
+     * the clear, and either LOGINDISABLED or AUTH=PLAIN */
+    static char caps[400];
+    struct lwm_server *srv = sess_srv(s);
+    if (s->state == SS_NOAUTH)
+        lwm_snfmt(caps, sizeof caps,
+                  "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE%s%s",
+                  srv_tls_ready(srv) && !srv_tls_on(srv, s->slot)
+                      ? " STARTTLS" : "",
+                  login_allowed(s) ? " AUTH=PLAIN" : " LOGINDISABLED");
+    else
+        lwm_snfmt(caps, sizeof caps,
+                  "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE "
+                  "NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE "
+                  "LIST-EXTENDED LIST-STATUS ESEARCH STATUS=SIZE BINARY "
+                  "APPENDLIMIT=%U", (uint64_t)LWM_IMAP_APPENDLIMIT);
+    return caps;
 }
 
 /* RFC 9051 6.2.1: TLS on an established connection. The OK is sent in
@@ -70,13 +43,13 @@ int cmd_starttls(struct imap_sess *s)
 {
     struct lwm_server *srv = sess_srv(s);
     if (s->cmd.ntoks)
-        return resp_tagged(s, "BAD", "STARTTLS takes no arguments");
+        return resp_bad(s, "STARTTLS takes no arguments");
     if (!srv_tls_ready(srv))
-        return resp_tagged(s, "BAD", "TLS is not available");
+        return resp_bad(s, "TLS is not available");
     if (srv_tls_on(srv, s->slot))
-        return resp_tagged(s, "BAD", "TLS is already active");
+        return resp_bad(s, "TLS is already active");
     s->starttls = 1;
-    return resp_tagged(s, "OK", "Begin TLS negotiation now");
+    return resp_ok(s, "Begin TLS negotiation now");
 }
 
 /* LOGIN and AUTHENTICATE on a connection without TLS, unless allowed */
@@ -85,35 +58,33 @@ static void rx_scrub(struct imap_sess *s);
 static int privacy_required(struct imap_sess *s)
 {
     rx_scrub(s);        /* a password sent in the clear is not kept */
-    return resp_tagged(s, "NO", "[PRIVACYREQUIRED] Plaintext login is "
-                                "disabled: use STARTTLS or port 993");
+    return resp_no(s, "[PRIVACYREQUIRED] Plaintext login is "
+                      "disabled: use STARTTLS or port 993");
 }
 
 int cmd_capability(struct imap_sess *s)
 {
     if (s->cmd.ntoks)
-        return resp_tagged(s, "BAD", "CAPABILITY takes no arguments");
-    out_str(s, "* CAPABILITY ");
-    out_str(s, capability_string(s));
-    out_raw(s, "\r\n", 2);
-    return resp_tagged(s, "OK", "CAPABILITY completed");
+        return resp_bad(s, "CAPABILITY takes no arguments");
+    out_fmt(s, "* CAPABILITY %s\r\n", capability_string(s));
+    return resp_ok(s, "CAPABILITY completed");
 }
 
 int cmd_noop(struct imap_sess *s)
 {
     if (s->cmd.ntoks)
-        return resp_tagged(s, "BAD", "No arguments expected");
-    return resp_tagged(s, "OK", cmd_is(s, "CHECK") ? "CHECK completed"
-                                                  : "NOOP completed");
+        return resp_bad(s, "No arguments expected");
+    return resp_ok(s, cmd_is(s, "CHECK") ? "CHECK completed"
+                                        : "NOOP completed");
 }
 
 int cmd_logout(struct imap_sess *s)
 {
     if (s->cmd.ntoks)
-        return resp_tagged(s, "BAD", "LOGOUT takes no arguments");
+        return resp_bad(s, "LOGOUT takes no arguments");
     out_str(s, "* BYE Logging out\r\n");
     s->state = SS_LOGOUT;
-    return resp_tagged(s, "OK", "LOGOUT completed");
+    return resp_ok(s, "LOGOUT completed");
 }
 
 int cmd_id(struct imap_sess *s)
@@ -121,23 +92,23 @@ int cmd_id(struct imap_sess *s)
     /* RFC 2971: ID ( "key" "value" ... ) or ID NIL */
     uint32_t i;
     if (s->cmd.ntoks == 0)
-        return resp_tagged(s, "BAD", "ID needs a list or NIL");
+        return resp_bad(s, "ID needs a list or NIL");
     if (!tok_is(s, &s->toks[0], "NIL")) {
         if (s->toks[0].type != LWM_TOK_LIST ||
             s->toks[0].len != s->cmd.ntoks - 1)
-            return resp_tagged(s, "BAD", "ID needs a list or NIL");
+            return resp_bad(s, "ID needs a list or NIL");
         /* RFC 2971 4: field/value pairs of strings (values may be NIL) */
         if ((s->cmd.ntoks - 2) % 2 != 0)
-            return resp_tagged(s, "BAD", "ID needs field/value pairs");
+            return resp_bad(s, "ID needs field/value pairs");
         for (i = 1; i + 1 < s->cmd.ntoks; i++)
             if (s->toks[i].type == LWM_TOK_LIST)
-                return resp_tagged(s, "BAD", "ID fields are strings");
+                return resp_bad(s, "ID fields are strings");
     } else if (s->cmd.ntoks != 1) {
-        return resp_tagged(s, "BAD", "ID needs a list or NIL");
+        return resp_bad(s, "ID needs a list or NIL");
     }
     out_str(s, "* ID (\"name\" \"lwmail\" \"version\" \"" LWM_VERSION
                "\")\r\n");
-    return resp_tagged(s, "OK", "ID completed");
+    return resp_ok(s, "ID completed");
 }
 
 /* ------------------------------------------------------------ login
@@ -153,8 +124,7 @@ int cmd_id(struct imap_sess *s)
 
 static int auth_failed(struct imap_sess *s)
 {
-    return resp_tagged(s, "NO", "[AUTHENTICATIONFAILED] "
-                                "Authentication failed");
+    return resp_no(s, "[AUTHENTICATIONFAILED] Authentication failed");
 }
 
 /* Zero the password's bytes in the receive buffer once the arguments are
@@ -170,53 +140,20 @@ static void rx_scrub(struct imap_sess *s)
     memset(srv->rx[k] + srv->rx_len[k], 0, LWM_IMAP_RXBUF - srv->rx_len[k]);
 }
 
-/* "<what> for <user> from <address><tail>": the name as the client gave
- * it, control and non-ASCII bytes shown as '?' so nothing can forge log
+/* "<what> for <user> from <address>": the name as the client gave it,
+ * control and non-ASCII bytes shown as '?' so nothing can forge log
  * lines. Never the password. */
-static void log_auth(struct imap_sess *s, int level, const char *what,
-                     const char *tail)
+static void log_auth(struct imap_sess *s, int level, const char *what)
 {
     const struct auth_login *l = &s->u.au;
-    const char *peer = auth_peer(s->slot);
-    char line[96 + LWM_USER_NAME_MAX + AUTH_PEER_MAX];
-    size_t n = strlen(what), i, m;
-    memcpy(line, what, n);
-    memcpy(line + n, " for ", 5);
-    n += 5;
+    char name[LWM_USER_NAME_MAX + 1];
+    size_t i;
     for (i = 0; i < l->name_len; i++) {
         uint8_t c = (uint8_t)l->name[i];
-        line[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+        name[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
     }
-    memcpy(line + n, " from ", 6);
-    n += 6;
-    m = strlen(peer);
-    memcpy(line + n, peer, m);
-    n += m;
-    m = strlen(tail);
-    if (m > sizeof line - 1 - n)
-        m = sizeof line - 1 - n;
-    memcpy(line + n, tail, m);
-    line[n + m] = 0;
-    srv_log(sess_srv(s), level, s->slot, line);
-}
-
-/* "<address> locked out after <n> failed logins" */
-static void log_lockout(struct imap_sess *s, uint32_t fails)
-{
-    const char *peer = auth_peer(s->slot);
-    char line[64 + AUTH_PEER_MAX], num[12];
-    size_t n = strlen(peer), k = sizeof num;
-    memcpy(line, peer, n);
-    memcpy(line + n, " locked out after ", 18);
-    n += 18;
-    do {
-        num[--k] = (char)('0' + fails % 10);
-        fails /= 10;
-    } while (fails);
-    memcpy(line + n, num + k, sizeof num - k);
-    n += sizeof num - k;
-    memcpy(line + n, " failed logins", 15);
-    srv_log(sess_srv(s), LWM_LOG_WARNING, s->slot, line);
+    sess_logf(s, level, "%s for %b from %s", what, name, i,
+              auth_peer(s->slot));
 }
 
 /* The check succeeded: the session is authenticated as user name */
@@ -228,12 +165,8 @@ static int login_ok(struct imap_sess *s, const char *name)
         return resp_store_err(s, id, "Mail store unavailable");
     s->user = (int16_t)id;
     s->state = SS_AUTH;
-    sess_log(s, LWM_LOG_INFO, "logged in: ", name);
-    done_begin(s, "OK");
-    done_add(s, "[CAPABILITY ");
-    done_add(s, capability_string(s));
-    done_add(s, "] Logged in");
-    return done_end(s);
+    sess_logf(s, LWM_LOG_INFO, "logged in: %s", name);
+    return resp_fmt(s, "OK [CAPABILITY %s] Logged in", capability_string(s));
 }
 
 static int login_step(struct imap_sess *s)
@@ -242,11 +175,12 @@ static int login_step(struct imap_sess *s)
     int r = auth_login_step(l, srv_now(sess_srv(s)));
     if (l->failed_now) {
         l->failed_now = 0;
-        log_auth(s, LWM_LOG_NOTICE, "authentication failed", "");
+        log_auth(s, LWM_LOG_NOTICE, "authentication failed");
         /* the lockout is told once, as it begins: tries while locked are
          * not logged above debug, so a flood does not flood the log */
         if (l->fails == LWM_AUTH_FREE_FAILS)
-            log_lockout(s, l->fails);
+            sess_logf(s, LWM_LOG_WARNING, "%s locked out after %u failed "
+                      "logins", auth_peer(s->slot), l->fails);
     }
     switch (r) {
     case AUTH_MORE:
@@ -271,8 +205,7 @@ static int login_begin(struct imap_sess *s, const char *user, size_t ulen,
                              plen, srv_now(srv));
     if (r == AUTH_LOCKED) {
         /* debug only: each try while locked would be a line otherwise */
-        log_auth(s, LWM_LOG_DEBUG, "login refused (address locked out)",
-                 "");
+        log_auth(s, LWM_LOG_DEBUG, "login refused (address locked out)");
         return auth_failed(s);
     }
     s->step = login_step;
@@ -287,12 +220,11 @@ int cmd_login(struct imap_sess *s)
         return privacy_required(s);
     if (s->cmd.ntoks != 2) {
         rx_scrub(s);            /* a password may be in there all the same */
-        return resp_tagged(s, "BAD", "LOGIN needs a user name and a "
-                                     "password");
+        return resp_bad(s, "LOGIN needs a user name and a password");
     }
     if (s->toks[0].type == LWM_TOK_LIST || s->toks[1].type == LWM_TOK_LIST) {
         rx_scrub(s);
-        return resp_tagged(s, "BAD", "LOGIN arguments are strings");
+        return resp_bad(s, "LOGIN arguments are strings");
     }
     /* a name or password that does not fit (or holds a NUL) cannot be
      * right, but is checked like any other: same time, same answer */
@@ -318,7 +250,7 @@ static int sasl_plain(struct imap_sess *s, const uint8_t *b64, size_t len)
     rx_scrub(s);
     if (n < 0) {
         lwm_auth_zeroize(buf, sizeof buf);
-        return resp_tagged(s, "BAD", "Invalid base64");
+        return resp_bad(s, "Invalid base64");
     }
     p = buf;
     z1 = memchr(p, 0, (size_t)n);
@@ -328,8 +260,7 @@ static int sasl_plain(struct imap_sess *s, const uint8_t *b64, size_t len)
     } else if (z1 != p && ((size_t)(z1 - p) != (size_t)(z2 - z1 - 1) ||
                            memcmp(p, z1 + 1, (size_t)(z1 - p)) != 0)) {
         /* an authorization identity other than the user: unsupported */
-        r = resp_tagged(s, "NO", "[AUTHORIZATIONFAILED] "
-                                 "Authorization identity refused");
+        r = resp_no(s, "[AUTHORIZATIONFAILED] Authorization identity refused");
     } else {
         r = login_begin(s, (const char *)z1 + 1, (size_t)(z2 - z1 - 1),
                         (const char *)z2 + 1, (size_t)(buf + n - z2 - 1));
@@ -351,7 +282,7 @@ static int auth_wait(struct imap_sess *s)
             srv->rx_len[k] = 0;
             s->rx_mode = RX_SKIPLINE;
             rx_scrub(s);
-            return resp_tagged(s, "BAD", "SASL response too long");
+            return resp_bad(s, "SASL response too long");
         }
         return STEP_INPUT;
     }
@@ -360,7 +291,7 @@ static int auth_wait(struct imap_sess *s)
     if (n && rx[n - 1] == '\r')
         n--;
     if (n == 1 && rx[0] == '*')
-        return resp_tagged(s, "BAD", "Authentication cancelled");
+        return resp_bad(s, "Authentication cancelled");
     return sasl_plain(s, rx, n);    /* it clears the line */
 }
 
@@ -370,13 +301,13 @@ int cmd_authenticate(struct imap_sess *s)
         return privacy_required(s);
     if (s->cmd.ntoks < 1 || s->cmd.ntoks > 2 ||
         s->toks[0].type != LWM_TOK_ATOM)
-        return resp_tagged(s, "BAD", "AUTHENTICATE needs a mechanism");
+        return resp_bad(s, "AUTHENTICATE needs a mechanism");
     if (!tok_is(s, &s->toks[0], "PLAIN"))
-        return resp_tagged(s, "NO", "[CANNOT] Unsupported mechanism");
+        return resp_no(s, "[CANNOT] Unsupported mechanism");
     if (s->cmd.ntoks == 2) {
         const struct lwm_tok *t = &s->toks[1];
         if (t->type != LWM_TOK_ATOM)
-            return resp_tagged(s, "BAD", "Invalid initial response");
+            return resp_bad(s, "Invalid initial response");
         return sasl_plain(s, sess_rx(s) + t->off, t->len);
     }
     /* the answer arrives as a line of its own: take the command out */
@@ -398,33 +329,27 @@ int cmd_enable(struct imap_sess *s)
     uint32_t i;
     int any = 0;
     if (s->cmd.ntoks == 0)
-        return resp_tagged(s, "BAD", "ENABLE needs capabilities");
+        return resp_bad(s, "ENABLE needs capabilities");
     for (i = 0; i < s->cmd.ntoks; i++)
         if (s->toks[i].type != LWM_TOK_ATOM)
-            return resp_tagged(s, "BAD", "ENABLE takes atoms");
+            return resp_bad(s, "ENABLE takes atoms");
     for (i = 0; i < s->cmd.ntoks; i++) {
         if (tok_is(s, &s->toks[i], "IMAP4rev2") && !s->rev2) {
             s->rev2 = 1;
             s->utf8 = 1;        /* RFC 9051: mailbox names are UTF-8 */
-            if (!any)
-                out_str(s, "* ENABLED");
-            out_str(s, " IMAP4rev2");
             any = 1;
         }
     }
-    if (any)
-        out_raw(s, "\r\n", 2);
-    else
-        out_str(s, "* ENABLED\r\n");
-    return resp_tagged(s, "OK", "ENABLE completed");
+    out_str(s, any ? "* ENABLED IMAP4rev2\r\n" : "* ENABLED\r\n");
+    return resp_ok(s, "ENABLE completed");
 }
 
 int cmd_namespace(struct imap_sess *s)
 {
     if (s->cmd.ntoks)
-        return resp_tagged(s, "BAD", "NAMESPACE takes no arguments");
+        return resp_bad(s, "NAMESPACE takes no arguments");
     out_str(s, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
-    return resp_tagged(s, "OK", "NAMESPACE completed");
+    return resp_ok(s, "NAMESPACE completed");
 }
 
 int cmd_idle(struct imap_sess *s)
@@ -432,7 +357,7 @@ int cmd_idle(struct imap_sess *s)
     struct lwm_server *srv = sess_srv(s);
     int k = s->slot;
     if (s->cmd.ntoks)
-        return resp_tagged(s, "BAD", "IDLE takes no arguments");
+        return resp_bad(s, "IDLE takes no arguments");
     memmove(srv->rx[k], srv->rx[k] + s->cmd_len, srv->rx_len[k] - s->cmd_len);
     srv->rx_len[k] -= s->cmd_len;
     s->cmd_len = 0;
@@ -452,7 +377,7 @@ void idle_done(struct imap_sess *s, const uint8_t *line, size_t len)
     s->cmd_len = 0;
     s->allow_expunge = 1;
     if (len == 4 && imap_ieq(line, "DONE", 4))
-        resp_tagged(s, "OK", "IDLE terminated");
+        resp_ok(s, "IDLE terminated");
     else
-        resp_tagged(s, "BAD", "Expected DONE");
+        resp_bad(s, "Expected DONE");
 }

@@ -7,6 +7,7 @@
 
 #include "imap/args.h"
 #include "imap/imap_int.h"
+#include "util/lwm_util.h"
 
 static struct lwm_store *store_of(struct imap_sess *s)
 {
@@ -20,13 +21,13 @@ static int mbox_arg(struct imap_sess *s, const struct lwm_tok *t,
 {
     int n = tok_mbox(s, t, name, cap);
     if (n == LWM_ERR_NAMETOOLONG) {
-        resp_tagged(s, "NO", "[LIMIT] Mailbox name too long");
+        resp_no(s, "[LIMIT] Mailbox name too long");
         return -1;
     }
     if (n < 0) {
-        resp_tagged(s, "BAD", s->utf8 ? "Invalid mailbox name"
-                                       : "Invalid mailbox name (modified "
-                                         "UTF-7 expected)");
+        resp_bad(s, s->utf8 ? "Invalid mailbox name"
+                             : "Invalid mailbox name (modified "
+                               "UTF-7 expected)");
         return -1;
     }
     return n;
@@ -70,10 +71,8 @@ static void out_flag_names(struct imap_sess *s, int m, int perm)
     out_str(s, "(\\Answered \\Flagged \\Deleted \\Seen \\Draft");
     for (i = 0; i < LWM_KEYWORDS_MAX; i++) {
         const char *kw = lwm_keyword_name(store_of(s), m, i);
-        if (kw) {
-            out_raw(s, " ", 1);
-            out_str(s, kw);
-        }
+        if (kw)
+            out_fmt(s, " %s", kw);
     }
     if (perm) {
         struct lwm_mbox_info mi;
@@ -98,11 +97,11 @@ int cmd_select(struct imap_sess *s)
     int m, examine = cmd_is(s, "EXAMINE"), was_selected;
     uint32_t i, unseen = 0;
     if (s->cmd.ntoks < 1)
-        return resp_tagged(s, "BAD", "Mailbox name expected");
+        return resp_bad(s, "Mailbox name expected");
     if (s->cmd.ntoks > 1) {
         /* select parameters (RFC 4466): only an empty list is known */
         if (s->toks[1].type != LWM_TOK_LIST || s->cmd.ntoks != 3)
-            return resp_tagged(s, "BAD", "Unknown SELECT parameters");
+            return resp_bad(s, "Unknown SELECT parameters");
     }
     if (mbox_arg(s, &s->toks[0], name, sizeof name) < 0)
         return STEP_DONE;
@@ -114,10 +113,10 @@ int cmd_select(struct imap_sess *s)
         out_str(s, "* OK [CLOSED] Previous mailbox closed\r\n");
     m = lwm_mbox_find(st, s->user, name, strlen(name));
     if (m < 0)
-        return resp_tagged(s, "NO", "[NONEXISTENT] No such mailbox");
+        return resp_no(s, "[NONEXISTENT] No such mailbox");
     lwm_mbox_info(st, m, &mi);
     if (mi.attrs & LWM_MBOX_NOSELECT)
-        return resp_tagged(s, "NO", "[CANNOT] Mailbox cannot be selected");
+        return resp_no(s, "[CANNOT] Mailbox cannot be selected");
     s->view.mbox = m;
     s->view.mbox_id = mi.id;
     s->view.uidvalidity = mi.uidvalidity;
@@ -130,9 +129,7 @@ int cmd_select(struct imap_sess *s)
     s->view.scan = 0;
     s->state = SS_SELECTED;
 
-    out_str(s, "* ");
-    out_u32(s, mi.exists);
-    out_str(s, " EXISTS\r\n");
+    out_fmt(s, "* %u EXISTS\r\n", mi.exists);
     if (!s->rev2) {
         out_str(s, "* 0 RECENT\r\n");
         if (mi.unseen) {
@@ -143,9 +140,7 @@ int cmd_select(struct imap_sess *s)
                     break;
                 }
             }
-            out_str(s, "* OK [UNSEEN ");
-            out_u32(s, unseen);
-            out_str(s, "] First unseen\r\n");
+            out_fmt(s, "* OK [UNSEEN %u] First unseen\r\n", unseen);
         }
     }
     out_str(s, "* FLAGS ");
@@ -155,18 +150,16 @@ int cmd_select(struct imap_sess *s)
         out_str(s, "()");
     else
         out_flag_names(s, m, 1);
-    out_str(s, "] Flags permitted\r\n* OK [UIDVALIDITY ");
-    out_u32(s, mi.uidvalidity);
-    out_str(s, "] UIDs valid\r\n* OK [UIDNEXT ");
-    out_u32(s, mi.uidnext);
-    out_str(s, "] Predicted next UID\r\n");
+    out_fmt(s, "] Flags permitted\r\n* OK [UIDVALIDITY %u] UIDs valid\r\n"
+               "* OK [UIDNEXT %u] Predicted next UID\r\n",
+            mi.uidvalidity, mi.uidnext);
     if (s->rev2) {
         out_str(s, "* LIST () \"/\" ");
         out_mbox(s, mi.name);
         out_str(s, "\r\n");
     }
-    return resp_tagged(s, "OK", examine ? "[READ-ONLY] EXAMINE completed"
-                                        : "[READ-WRITE] SELECT completed");
+    return resp_ok(s, examine ? "[READ-ONLY] EXAMINE completed"
+                              : "[READ-WRITE] SELECT completed");
 }
 
 /* ------------------------------------------------ CLOSE / UNSELECT */
@@ -222,9 +215,9 @@ static int expunge_step(struct imap_sess *s)
         if (s->u.st.silent) {           /* CLOSE */
             view_close(s);
             s->state = SS_AUTH;
-            return resp_tagged(s, "OK", "CLOSE completed");
+            return resp_ok(s, "CLOSE completed");
         }
-        return resp_tagged(s, "OK", "EXPUNGE completed");
+        return resp_ok(s, "EXPUNGE completed");
     }
     r = lwm_expunge(srv->store, s->view.mbox, srv->batch, n);
     if (r < 0)
@@ -253,13 +246,13 @@ static int start_expunge(struct imap_sess *s, int set_tok, int close)
 int cmd_close(struct imap_sess *s)
 {
     if (s->cmd.ntoks)
-        return resp_tagged(s, "BAD", "No arguments expected");
+        return resp_bad(s, "No arguments expected");
     if (cmd_is(s, "UNSELECT") || s->view.readonly) {
         int unselect = cmd_is(s, "UNSELECT");
         view_close(s);
         s->state = SS_AUTH;
-        return resp_tagged(s, "OK", unselect ? "UNSELECT completed"
-                                             : "CLOSE completed");
+        return resp_ok(s, unselect ? "UNSELECT completed"
+                                   : "CLOSE completed");
     }
     return start_expunge(s, -1, 1);
 }
@@ -269,10 +262,10 @@ int cmd_expunge(struct imap_sess *s)
     int uid = cmd_is(s, "UID");
     uint32_t base = uid ? 1 : 0;
     if (s->cmd.ntoks != base + (uid ? 1 : 0))
-        return resp_tagged(s, "BAD", uid ? "UID EXPUNGE needs a UID set"
-                                         : "No arguments expected");
+        return resp_bad(s, uid ? "UID EXPUNGE needs a UID set"
+                               : "No arguments expected");
     if (s->view.readonly)
-        return resp_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+        return resp_no(s, "[READ-ONLY] Mailbox is read-only");
     if (uid) {
         if (view_set_check(s, 1, 1) < 0)
             return STEP_DONE;
@@ -289,7 +282,7 @@ int cmd_create(struct imap_sess *s)
     int n, r;
     if (s->cmd.ntoks != 1 &&
         !(s->cmd.ntoks >= 2 && s->toks[1].type == LWM_TOK_LIST))
-        return resp_tagged(s, "BAD", "CREATE needs a mailbox name");
+        return resp_bad(s, "CREATE needs a mailbox name");
     if ((n = mbox_arg(s, &s->toks[0], name, sizeof name)) < 0)
         return STEP_DONE;
     /* RFC 9051 6.3.4: a trailing delimiter says "will have children" */
@@ -298,14 +291,14 @@ int cmd_create(struct imap_sess *s)
     if (n == 5 && lwm_mbox_find(store_of(s), s->user, "INBOX", 5) >= 0 &&
         (name[0] | 0x20) == 'i' && lwm_mbox_find(store_of(s), s->user,
                                                  name, 5) >= 0)
-        return resp_tagged(s, "NO", "[ALREADYEXISTS] INBOX exists");
+        return resp_no(s, "[ALREADYEXISTS] INBOX exists");
     r = lwm_mbox_create(store_of(s), s->user, name, (size_t)n, 0);
     if (r < 0) {
         if (r == LWM_ERR_INVAL)
-            return resp_tagged(s, "NO", "[CANNOT] Invalid mailbox name");
+            return resp_no(s, "[CANNOT] Invalid mailbox name");
         return resp_store_err(s, r, "CREATE failed");
     }
-    return resp_tagged(s, "OK", "CREATE completed");
+    return resp_ok(s, "CREATE completed");
 }
 
 int cmd_delete(struct imap_sess *s)
@@ -314,19 +307,19 @@ int cmd_delete(struct imap_sess *s)
     char name[LWM_MBOX_NAME_MAX + 1];
     int n, m, r;
     if (s->cmd.ntoks != 1)
-        return resp_tagged(s, "BAD", "DELETE needs a mailbox name");
+        return resp_bad(s, "DELETE needs a mailbox name");
     if ((n = mbox_arg(s, &s->toks[0], name, sizeof name)) < 0)
         return STEP_DONE;
     m = lwm_mbox_find(srv->store, s->user, name, (size_t)n);
     if (m < 0)
-        return resp_tagged(s, "NO", "[NONEXISTENT] No such mailbox");
+        return resp_no(s, "[NONEXISTENT] No such mailbox");
     if (n == 5 && m == lwm_mbox_find(srv->store, s->user, "INBOX", 5))
-        return resp_tagged(s, "NO", "[CANNOT] INBOX cannot be deleted");
+        return resp_no(s, "[CANNOT] INBOX cannot be deleted");
     {
         struct lwm_mbox_info mi;
         lwm_mbox_info(srv->store, m, &mi);
         if ((mi.attrs & LWM_MBOX_NOSELECT) && has_children(s, mi.name))
-            return resp_tagged(s, "NO", "[INUSE] Mailbox has children");
+            return resp_no(s, "[INUSE] Mailbox has children");
     }
     if (s->state == SS_SELECTED && s->view.mbox == m) {
         view_close(s);
@@ -336,7 +329,7 @@ int cmd_delete(struct imap_sess *s)
     if (r < 0)
         return resp_store_err(s, r, "DELETE failed");
     srv_mbox_gone(srv, m);
-    return resp_tagged(s, "OK", "DELETE completed");
+    return resp_ok(s, "DELETE completed");
 }
 
 int cmd_rename(struct imap_sess *s)
@@ -345,29 +338,29 @@ int cmd_rename(struct imap_sess *s)
     char from[LWM_MBOX_NAME_MAX + 1], to[LWM_MBOX_NAME_MAX + 1];
     int fl, tl, m, r;
     if (s->cmd.ntoks != 2)
-        return resp_tagged(s, "BAD", "RENAME needs two mailbox names");
+        return resp_bad(s, "RENAME needs two mailbox names");
     if ((fl = mbox_arg(s, &s->toks[0], from, sizeof from)) < 0 ||
         (tl = mbox_arg(s, &s->toks[1], to, sizeof to)) < 0)
         return STEP_DONE;
     m = lwm_mbox_find(srv->store, s->user, from, (size_t)fl);
     if (m < 0)
-        return resp_tagged(s, "NO", "[NONEXISTENT] No such mailbox");
+        return resp_no(s, "[NONEXISTENT] No such mailbox");
     if (lwm_mbox_find(srv->store, s->user, to, (size_t)tl) >= 0)
-        return resp_tagged(s, "NO", "[ALREADYEXISTS] Target exists");
+        return resp_no(s, "[ALREADYEXISTS] Target exists");
     if (fl == 5 && m == lwm_mbox_find(srv->store, s->user, "INBOX", 5))
         srv_all_expunged(srv, m, 0);    /* count what each view holds */
     r = lwm_mbox_rename(srv->store, s->user, from, (size_t)fl, to,
                         (size_t)tl);
     if (r < 0) {
         if (r == LWM_ERR_INVAL)
-            return resp_tagged(s, "NO", "[CANNOT] Invalid mailbox name");
+            return resp_no(s, "[CANNOT] Invalid mailbox name");
         return resp_store_err(s, r, "RENAME failed");
     }
     /* renaming INBOX moved all its messages away (RFC 3501 6.3.5): every
      * session with INBOX open hears that all of them were expunged */
     if (fl == 5 && m == lwm_mbox_find(srv->store, s->user, "INBOX", 5))
         srv_all_expunged(srv, m, 1);
-    return resp_tagged(s, "OK", "RENAME completed");
+    return resp_ok(s, "RENAME completed");
 }
 
 int cmd_subscribe(struct imap_sess *s)
@@ -375,52 +368,40 @@ int cmd_subscribe(struct imap_sess *s)
     char name[LWM_MBOX_NAME_MAX + 1];
     int n, r, on = cmd_is(s, "SUBSCRIBE");
     if (s->cmd.ntoks != 1)
-        return resp_tagged(s, "BAD", "Mailbox name expected");
+        return resp_bad(s, "Mailbox name expected");
     if ((n = mbox_arg(s, &s->toks[0], name, sizeof name)) < 0)
         return STEP_DONE;
     r = lwm_mbox_subscribe(store_of(s), s->user, name, (size_t)n, on);
     if (r < 0 && !(r == LWM_ERR_NOENT && !on))
         return resp_store_err(s, r, on ? "SUBSCRIBE failed"
                                        : "UNSUBSCRIBE failed");
-    return resp_tagged(s, "OK", on ? "SUBSCRIBE completed"
-                                   : "UNSUBSCRIBE completed");
+    return resp_ok(s, on ? "SUBSCRIBE completed"
+                         : "UNSUBSCRIBE completed");
 }
 
 /* ------------------------------------------------------------ STATUS */
 
-#define STA_MESSAGES 0x01
-#define STA_UIDNEXT  0x02
-#define STA_UIDVAL   0x04
-#define STA_UNSEEN   0x08
-#define STA_RECENT   0x10
-#define STA_SIZE     0x20
-#define STA_DELETED  0x40
+/* STATUS items: bit i of the mask is the i-th name */
+static const char sta_names[] =
+    "MESSAGES\0UIDNEXT\0UIDVALIDITY\0UNSEEN\0RECENT\0SIZE\0DELETED";
+#define STA_COUNT 7
 
 /* The STATUS item list at token t (a LIST); 0 if malformed */
 static int status_items(struct imap_sess *s, uint32_t t, uint32_t *end)
 {
-    static const struct { const char *n; int bit; } items[] = {
-        { "MESSAGES", STA_MESSAGES }, { "UIDNEXT", STA_UIDNEXT },
-        { "UIDVALIDITY", STA_UIDVAL }, { "UNSEEN", STA_UNSEEN },
-        { "RECENT", STA_RECENT }, { "SIZE", STA_SIZE },
-        { "DELETED", STA_DELETED },
-    };
     uint32_t i, last;
     int bits = 0;
     if (t >= s->cmd.ntoks || s->toks[t].type != LWM_TOK_LIST)
         return 0;
     last = s->toks[t].len;
     for (i = t + 1; i < last; i++) {
-        size_t j;
-        int found = 0;
-        for (j = 0; j < sizeof items / sizeof items[0]; j++) {
-            if (tok_is(s, &s->toks[i], items[j].n)) {
-                bits |= items[j].bit;
-                found = 1;
-            }
-        }
-        if (!found)
+        int j;
+        for (j = 0; j < STA_COUNT; j++)
+            if (tok_is(s, &s->toks[i], lwm_str_at(sta_names, (size_t)j)))
+                break;
+        if (j == STA_COUNT)
             return 0;
+        bits |= 1 << j;
     }
     *end = last + 1;
     return bits;                    /* 0: an empty list is a syntax error */
@@ -429,26 +410,23 @@ static int status_items(struct imap_sess *s, uint32_t t, uint32_t *end)
 static void out_status(struct imap_sess *s, int m, int bits)
 {
     struct lwm_mbox_info mi;
-    const char *sep = "";
+    uint64_t val[STA_COUNT];
+    int i;
     lwm_mbox_info(store_of(s), m, &mi);
+    val[0] = mi.exists;
+    val[1] = mi.uidnext;
+    val[2] = mi.uidvalidity;
+    val[3] = mi.unseen;
+    val[4] = 0;                     /* RECENT: not kept */
+    val[5] = mi.size;
+    val[6] = mi.deleted;
     out_str(s, "* STATUS ");
     out_mbox(s, mi.name);
     out_str(s, " (");
-#define STA(bit, word, val)                                                 \
-    if (bits & (bit)) {                                                     \
-        out_str(s, sep);                                                    \
-        out_str(s, word " ");                                               \
-        out_u64(s, (val));                                                  \
-        sep = " ";                                                          \
-    }
-    STA(STA_MESSAGES, "MESSAGES", mi.exists)
-    STA(STA_UIDNEXT, "UIDNEXT", mi.uidnext)
-    STA(STA_UIDVAL, "UIDVALIDITY", mi.uidvalidity)
-    STA(STA_UNSEEN, "UNSEEN", mi.unseen)
-    STA(STA_RECENT, "RECENT", 0)
-    STA(STA_SIZE, "SIZE", mi.size)
-    STA(STA_DELETED, "DELETED", mi.deleted)
-#undef STA
+    for (i = 0; i < STA_COUNT; i++)
+        if (bits >> i & 1)
+            out_fmt(s, "%s%s %U", (bits & ((1 << i) - 1)) ? " " : "",
+                    lwm_str_at(sta_names, (size_t)i), val[i]);
     out_str(s, ")\r\n");
 }
 
@@ -458,23 +436,23 @@ int cmd_status(struct imap_sess *s)
     uint32_t end;
     int n, m, bits;
     if (s->cmd.ntoks < 2)
-        return resp_tagged(s, "BAD", "STATUS needs a mailbox and items");
+        return resp_bad(s, "STATUS needs a mailbox and items");
     if ((n = mbox_arg(s, &s->toks[0], name, sizeof name)) < 0)
         return STEP_DONE;
     bits = status_items(s, 1, &end);
     if (!bits || end != s->cmd.ntoks)
-        return resp_tagged(s, "BAD", "Invalid STATUS items");
+        return resp_bad(s, "Invalid STATUS items");
     m = lwm_mbox_find(store_of(s), s->user, name, (size_t)n);
     if (m < 0)
-        return resp_tagged(s, "NO", "[NONEXISTENT] No such mailbox");
+        return resp_no(s, "[NONEXISTENT] No such mailbox");
     {
         struct lwm_mbox_info mi;
         lwm_mbox_info(store_of(s), m, &mi);
         if (mi.attrs & LWM_MBOX_NOSELECT)
-            return resp_tagged(s, "NO", "[CANNOT] Mailbox has no status");
+            return resp_no(s, "[CANNOT] Mailbox has no status");
     }
     out_status(s, m, bits);
-    return resp_tagged(s, "OK", "STATUS completed");
+    return resp_ok(s, "STATUS completed");
 }
 
 /* ------------------------------------------------------------ LIST */
@@ -552,31 +530,23 @@ static int list_pattern(struct imap_sess *s, uint32_t t, char *out,
 static void out_list_line(struct imap_sess *s, const struct lwm_mbox_info *mi,
                           int children)
 {
-    const char *sp = special_attr(mi->attrs);
-    const char *sep = "";
-    out_str(s, s->u.ls.lsub ? "* LSUB (" : "* LIST (");
-    if (mi->attrs & LWM_MBOX_NOSELECT) {
-        /* a placeholder with no children is a subscription whose
-         * mailbox was deleted (RFC 5258 3.1: \NonExistent) */
-        if (!s->u.ls.lsub || children) {
-            out_str(s, s->u.ls.lsub || children ? "\\Noselect"
-                                                : "\\NonExistent");
-            sep = " ";
-        }
-    }
-    if (!s->u.ls.lsub) {
-        out_str(s, sep);
-        out_str(s, children ? "\\HasChildren" : "\\HasNoChildren");
-        sep = " ";
+    const char *w[4];
+    int n = 0, i, lsub = s->u.ls.lsub;
+    /* a placeholder with no children is a subscription whose mailbox was
+     * deleted (RFC 5258 3.1: \NonExistent) */
+    if ((mi->attrs & LWM_MBOX_NOSELECT) && (!lsub || children))
+        w[n++] = lsub || children ? "\\Noselect" : "\\NonExistent";
+    if (!lsub) {
+        w[n++] = children ? "\\HasChildren" : "\\HasNoChildren";
         if ((s->u.ls.ret_sub || s->u.ls.sel_sub) &&
-            (mi->attrs & LWM_MBOX_SUBSCRIBED)) {
-            out_str(s, " \\Subscribed");
-        }
+            (mi->attrs & LWM_MBOX_SUBSCRIBED))
+            w[n++] = "\\Subscribed";
     }
-    if (sp) {
-        out_str(s, sep);
-        out_str(s, sp);
-    }
+    if (special_attr(mi->attrs))
+        w[n++] = special_attr(mi->attrs);
+    out_fmt(s, "* %s (", lsub ? "LSUB" : "LIST");
+    for (i = 0; i < n; i++)
+        out_fmt(s, i ? " %s" : "%s", w[i]);
     out_str(s, ") \"/\" ");
     out_mbox(s, mi->name);
     out_str(s, "\r\n");
@@ -592,8 +562,8 @@ static int list_step(struct imap_sess *s)
         int match = 0;
         m = lwm_mbox_next(st, s->user, s->u.ls.prev);
         if (m < 0)
-            return resp_tagged(s, "OK", s->u.ls.lsub ? "LSUB completed"
-                                                     : "LIST completed");
+            return resp_ok(s, s->u.ls.lsub ? "LSUB completed"
+                                           : "LIST completed");
         s->u.ls.prev = m;
         if (lwm_mbox_info(st, m, &mi) < 0)
             continue;
@@ -642,19 +612,17 @@ int cmd_list(struct imap_sess *s)
             else if (tok_is(s, &s->toks[i], "REMOTE"))
                 ;
             else
-                return resp_tagged(s, "BAD", "Unknown LIST selection "
-                                             "option");
+                return resp_bad(s, "Unknown LIST selection option");
         }
         t = end + 1;
     }
     if (t + 2 > n)
-        return resp_tagged(s, "BAD", "LIST needs a reference and a "
-                                     "pattern");
+        return resp_bad(s, "LIST needs a reference and a pattern");
     {
         char ref[LWM_MBOX_NAME_MAX + 1];
         int rl = tok_mbox(s, &s->toks[t], ref, sizeof ref);
         if (rl < 0)
-            return resp_tagged(s, "BAD", "Invalid reference name");
+            return resp_bad(s, "Invalid reference name");
         memcpy(s->u.ls.ref, ref, (size_t)rl + 1);
     }
     t++;
@@ -664,7 +632,7 @@ int cmd_list(struct imap_sess *s)
         t = s->toks[t].len + 1;
     } else {
         if (s->toks[t].type == LWM_TOK_LIST)
-            return resp_tagged(s, "BAD", "Invalid pattern");
+            return resp_bad(s, "Invalid pattern");
         s->u.ls.pat_tok = (uint16_t)t;
         s->u.ls.npat = 1;
         t++;
@@ -673,7 +641,7 @@ int cmd_list(struct imap_sess *s)
         uint32_t i, end;
         if (lsub || !tok_is(s, &s->toks[t], "RETURN") || t + 1 >= n ||
             s->toks[t + 1].type != LWM_TOK_LIST)
-            return resp_tagged(s, "BAD", "Unexpected LIST arguments");
+            return resp_bad(s, "Unexpected LIST arguments");
         end = s->toks[t + 1].len;
         for (i = t + 2; i < end; i++) {
             if (tok_is(s, &s->toks[i], "SUBSCRIBED")) {
@@ -685,23 +653,22 @@ int cmd_list(struct imap_sess *s)
             } else if (tok_is(s, &s->toks[i], "STATUS")) {
                 uint32_t e2;
                 if (!status_items(s, i + 1, &e2))
-                    return resp_tagged(s, "BAD", "Invalid STATUS items");
+                    return resp_bad(s, "Invalid STATUS items");
                 s->u.ls.ret_status = 1;
                 s->u.ls.status_tok = (uint16_t)(i + 1);
                 i = e2 - 1;
             } else {
-                return resp_tagged(s, "BAD", "Unknown LIST return option");
+                return resp_bad(s, "Unknown LIST return option");
             }
         }
         if (end + 1 != n)
-            return resp_tagged(s, "BAD", "Unexpected LIST arguments");
+            return resp_bad(s, "Unexpected LIST arguments");
     }
     /* LIST "" "": the hierarchy delimiter and root */
     if (s->u.ls.npat == 1 && s->toks[s->u.ls.pat_tok].len == 0) {
-        out_str(s, lsub ? "* LSUB" : "* LIST");
-        out_str(s, " (\\Noselect) \"/\" \"\"\r\n");
-        return resp_tagged(s, "OK", lsub ? "LSUB completed"
-                                         : "LIST completed");
+        out_fmt(s, "* %s (\\Noselect) \"/\" \"\"\r\n", lsub ? "LSUB" : "LIST");
+        return resp_ok(s, lsub ? "LSUB completed"
+                               : "LIST completed");
     }
     s->step = list_step;
     return STEP_MORE;

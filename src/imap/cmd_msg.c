@@ -6,6 +6,7 @@
 
 #include "imap/args.h"
 #include "imap/imap_int.h"
+#include "util/lwm_util.h"
 
 /* Arguments start after "UID" for the UID forms */
 static uint32_t arg0(struct imap_sess *s)
@@ -22,11 +23,11 @@ int cmd_uid(struct imap_sess *s)
     };
     size_t i;
     if (s->cmd.ntoks < 1)
-        return resp_tagged(s, "BAD", "UID needs a command");
+        return resp_bad(s, "UID needs a command");
     for (i = 0; i < sizeof subs / sizeof subs[0]; i++)
         if (tok_is(s, &s->toks[0], subs[i].n))
             return subs[i].fn(s);
-    return resp_tagged(s, "BAD", "Unknown UID command");
+    return resp_bad(s, "Unknown UID command");
 }
 
 /* Is the (UID) sub-command name word? */
@@ -59,15 +60,9 @@ static int store_step(struct imap_sess *s)
         e = lwm_msg_entry(srv->store, s->view.mbox, idx);
         if (s->u.st.silent || !e)
             continue;
-        out_raw(s, "* ", 2);
-        out_u32(s, seq);
-        out_str(s, " FETCH (FLAGS ");
+        out_fmt(s, "* %u FETCH (FLAGS ", seq);
         out_flags(s, s->view.mbox, e->flags);
-        if (uid) {
-            out_str(s, " UID ");
-            out_u32(s, e->uid);
-        }
-        out_str(s, ")\r\n");
+        out_fmt(s, uid ? " UID %u)\r\n" : ")\r\n", e->uid);
     }
     /* apply the next batch */
     {
@@ -82,7 +77,7 @@ static int store_step(struct imap_sess *s)
             srv->batch[n++] = e->uid;
         }
         if (n == 0)
-            return resp_tagged(s, "OK", "STORE completed");
+            return resp_ok(s, "STORE completed");
         lwm_mbox_info(srv->store, s->view.mbox, &mi);
         before = mi.highestmodseq;
         r = lwm_store_flags(srv->store, s->view.mbox, srv->batch, n,
@@ -110,12 +105,12 @@ int cmd_store(struct imap_sess *s)
     size_t len;
     int r, op;
     if (n < a + 3)
-        return resp_tagged(s, "BAD", "STORE needs a set, an item and flags");
+        return resp_bad(s, "STORE needs a set, an item and flags");
     if (view_set_check(s, (uint16_t)a, (int)a) < 0)
         return STEP_DONE;
     item = &s->toks[a + 1];
     if (item->type != LWM_TOK_ATOM)
-        return resp_tagged(s, "BAD", "Invalid STORE item");
+        return resp_bad(s, "Invalid STORE item");
     p = sess_rx(s) + item->off;
     len = item->len;
     op = LWM_FLAGS_SET;
@@ -128,13 +123,13 @@ int cmd_store(struct imap_sess *s)
     if (len == 12 && imap_ieq(p, "FLAGS.SILENT", 12)) {
         s->u.st.silent = 1;
     } else if (!(len == 5 && imap_ieq(p, "FLAGS", 5))) {
-        return resp_tagged(s, "BAD", "Invalid STORE item");
+        return resp_bad(s, "Invalid STORE item");
     }
     if (s->view.readonly)
-        return resp_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+        return resp_no(s, "[READ-ONLY] Mailbox is read-only");
     if (s->toks[a + 2].type == LWM_TOK_LIST) {
         if (s->toks[a + 2].len != n - 1)
-            return resp_tagged(s, "BAD", "Unexpected arguments after flags");
+            return resp_bad(s, "Unexpected arguments after flags");
         ntok = n - a - 4;
         r = parse_flags(s, s->view.mbox, &s->toks[a + 3], ntok,
                         &s->u.st.flags, op != LWM_FLAGS_REMOVE);
@@ -144,10 +139,9 @@ int cmd_store(struct imap_sess *s)
                         &s->u.st.flags, op != LWM_FLAGS_REMOVE);
     }
     if (r == -2)
-        return resp_tagged(s, "NO", "[LIMIT] Too many keywords in this "
-                                    "mailbox");
+        return resp_no(s, "[LIMIT] Too many keywords in this mailbox");
     if (r < 0)
-        return resp_tagged(s, "BAD", "Invalid flag");
+        return resp_bad(s, "Invalid flag");
     s->u.st.op = (uint8_t)op;
     s->u.st.set_tok = (uint16_t)a;
     s->u.st.uid = (uint8_t)a;
@@ -157,34 +151,23 @@ int cmd_store(struct imap_sess *s)
 
 /* ------------------------------------------------------- COPY / MOVE */
 
-/* Add a UID to the COPYUID source set, as ranges */
+/* Add the open range to the COPYUID source set */
 static void cu_src_flush(struct imap_sess *s)
 {
     char num[24];
-    int i;
-    uint32_t v;
+    size_t n;
     if (!s->u.st.src_lo)
         return;
-    for (int half = 0; half < 2; half++) {
-        v = half ? s->u.st.src_hi : s->u.st.src_lo;
-        if (half && s->u.st.src_hi == s->u.st.src_lo)
-            break;
-        i = 24;
-        do {
-            num[--i] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        if (half)
-            num[--i] = ':';
-        else if (s->u.st.src_len)
-            num[--i] = ',';
-        if ((size_t)s->u.st.src_len + (size_t)(24 - i) >= sizeof s->u.st.src) {
-            s->u.st.cu_lost = 1;
-            return;
-        }
-        memcpy(s->u.st.src + s->u.st.src_len, num + i, (size_t)(24 - i));
-        s->u.st.src_len = (uint16_t)(s->u.st.src_len + 24 - i);
+    n = lwm_snfmt(num, sizeof num,
+                  s->u.st.src_hi == s->u.st.src_lo ? "%s%u" : "%s%u:%u",
+                  s->u.st.src_len ? "," : "", s->u.st.src_lo,
+                  s->u.st.src_hi);
+    if (s->u.st.src_len + n >= sizeof s->u.st.src) {
+        s->u.st.cu_lost = 1;
+        return;
     }
+    memcpy(s->u.st.src + s->u.st.src_len, num, n);
+    s->u.st.src_len = (uint16_t)(s->u.st.src_len + n);
 }
 
 static void cu_src_add(struct imap_sess *s, uint32_t uid)
@@ -197,37 +180,18 @@ static void cu_src_add(struct imap_sess *s, uint32_t uid)
     s->u.st.src_lo = s->u.st.src_hi = uid;
 }
 
-static void copyuid(struct imap_sess *s, int untagged)
+/* "[COPYUID uidvalidity source-set destination-set]" into buf */
+static void copyuid(struct imap_sess *s, char *buf, size_t cap)
 {
     struct lwm_mbox_info mi;
     cu_src_flush(s);
     s->u.st.src_lo = 0;
     lwm_mbox_info(sess_srv(s)->store, s->u.st.dst, &mi);
-    if (untagged) {
-        out_str(s, "* OK [COPYUID ");
-        out_u32(s, mi.uidvalidity);
-        out_raw(s, " ", 1);
-        out_raw(s, s->u.st.src, s->u.st.src_len);
-        out_raw(s, " ", 1);
-        out_u32(s, s->u.st.dst_first);
-        if (s->u.st.dst_last != s->u.st.dst_first) {
-            out_raw(s, ":", 1);
-            out_u32(s, s->u.st.dst_last);
-        }
-        out_str(s, "] Moved\r\n");
-        return;
-    }
-    done_add(s, "[COPYUID ");
-    done_u32(s, mi.uidvalidity);
-    done_add(s, " ");
-    done_addn(s, s->u.st.src, s->u.st.src_len);
-    done_add(s, " ");
-    done_u32(s, s->u.st.dst_first);
-    if (s->u.st.dst_last != s->u.st.dst_first) {
-        done_add(s, ":");
-        done_u32(s, s->u.st.dst_last);
-    }
-    done_add(s, "] ");
+    lwm_snfmt(buf, cap,
+              s->u.st.dst_last != s->u.st.dst_first ? "[COPYUID %u %b %u:%u]"
+                                                    : "[COPYUID %u %b %u]",
+              mi.uidvalidity, s->u.st.src, (size_t)s->u.st.src_len,
+              s->u.st.dst_first, s->u.st.dst_last);
 }
 
 /* MOVE by sequence numbers announces expunges between batches, which
@@ -290,6 +254,7 @@ static int ur_next(struct imap_sess *s, uint32_t *cursor, uint32_t *idx)
 static int copy_step(struct imap_sess *s)
 {
     struct lwm_server *srv = sess_srv(s);
+    char cu[sizeof s->u.st.src + 48];
     uint32_t n = 0, c = s->u.st.cursor, idx, seq, count = 0, i, max;
     int uid = s->u.st.uid, r;
     if (s->u.st.move) {
@@ -309,8 +274,7 @@ static int copy_step(struct imap_sess *s)
         struct lwm_mbox_info di;
         if (lwm_mbox_info(srv->store, s->u.st.dst, &di) < 0 ||
             di.id != s->u.st.dst_id)
-            return resp_tagged(s, "NO", "[TRYCREATE] The target mailbox "
-                                        "was deleted");
+            return resp_no(s, "[TRYCREATE] The target mailbox was deleted");
     }
     while (n < max &&
            (s->u.st.nur ? ur_next(s, &c, &idx)
@@ -325,11 +289,11 @@ static int copy_step(struct imap_sess *s)
         srv->batch[n++] = e->uid;
     }
     if (n == 0) {
-        done_begin(s, "OK");
-        if (s->u.st.dst_first && !s->u.st.cu_lost && !s->u.st.move)
-            copyuid(s, 0);
-        done_add(s, s->u.st.move ? "MOVE completed" : "COPY completed");
-        return done_end(s);
+        if (s->u.st.dst_first && !s->u.st.cu_lost && !s->u.st.move) {
+            copyuid(s, cu, sizeof cu);
+            return resp_fmt(s, "OK %s COPY completed", cu);
+        }
+        return resp_ok(s, s->u.st.move ? "MOVE completed" : "COPY completed");
     }
     r = lwm_copy(srv->store, s->view.mbox, s->u.st.dst, srv->batch, n,
                  s->u.st.move, &count);
@@ -350,8 +314,10 @@ static int copy_step(struct imap_sess *s)
     }
     srv_changed(srv, s->u.st.dst);
     if (s->u.st.move) {
-        if (!s->u.st.cu_lost && count)
-            copyuid(s, 1);
+        if (!s->u.st.cu_lost && count) {
+            copyuid(s, cu, sizeof cu);
+            out_fmt(s, "* OK %s Moved\r\n", cu);
+        }
         s->u.st.src_len = 0;
         s->u.st.dst_first = 0;
         s->u.st.cu_lost = 0;
@@ -367,17 +333,17 @@ int cmd_copy(struct imap_sess *s)
     uint32_t a = arg0(s);
     int dst, move = sub_is(s, "MOVE"), nl;
     if (s->cmd.ntoks != a + 2)
-        return resp_tagged(s, "BAD", "Expected a set and a mailbox");
+        return resp_bad(s, "Expected a set and a mailbox");
     if (view_set_check(s, (uint16_t)a, (int)a) < 0)
         return STEP_DONE;
     nl = tok_mbox(s, &s->toks[a + 1], name, sizeof name);
     if (nl < 0)
-        return resp_tagged(s, "BAD", "Invalid mailbox name");
+        return resp_bad(s, "Invalid mailbox name");
     dst = lwm_mbox_find(sess_srv(s)->store, s->user, name, (size_t)nl);
     if (dst < 0)
-        return resp_tagged(s, "NO", "[TRYCREATE] No such mailbox");
+        return resp_no(s, "[TRYCREATE] No such mailbox");
     if (move && s->view.readonly)
-        return resp_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+        return resp_no(s, "[READ-ONLY] Mailbox is read-only");
     memset(&s->u.st, 0, sizeof s->u.st);
     s->u.st.set_tok = (uint16_t)a;
     s->u.st.uid = (uint8_t)a;
@@ -391,10 +357,10 @@ int cmd_copy(struct imap_sess *s)
     }
     if (move && !a) {
         if (seq_to_uid_ranges(s, 0) < 0)
-            return resp_tagged(s, "NO", "[LIMIT] Too many ranges for MOVE "
-                                        "by sequence numbers; use UID MOVE");
+            return resp_no(s, "[LIMIT] Too many ranges for MOVE "
+                              "by sequence numbers; use UID MOVE");
         if (!s->u.st.nur)
-            return resp_tagged(s, "OK", "MOVE completed");
+            return resp_ok(s, "MOVE completed");
     }
     s->step = copy_step;
     return STEP_MORE;
@@ -463,13 +429,8 @@ static int append_finish(struct imap_sess *s)
         return resp_store_err(s, r, "APPEND failed");
     srv_changed(srv, s->u.ap.mbox);
     lwm_mbox_info(srv->store, s->u.ap.mbox, &mi);
-    done_begin(s, "OK");
-    done_add(s, "[APPENDUID ");
-    done_u32(s, mi.uidvalidity);
-    done_add(s, " ");
-    done_u32(s, (uint32_t)r);
-    done_add(s, "] APPEND completed");
-    return done_end(s);
+    return resp_fmt(s, "OK [APPENDUID %u %u] APPEND completed",
+                    mi.uidvalidity, (uint32_t)r);
 }
 
 /* After a streamed literal: the rest of the command line */
@@ -499,7 +460,7 @@ static int append_tail(struct imap_sess *s)
             s->rx_mode = RX_SKIPLINE;
         }
     }
-    return resp_tagged(s, "BAD", "Unexpected data after the message");
+    return resp_bad(s, "Unexpected data after the message");
 }
 
 int cmd_append(struct imap_sess *s)
@@ -535,23 +496,23 @@ static int append_begin(struct imap_sess *s, int streamed)
     s->u.ap.mime = -1;
     s->u.ap.err = 0;
     if (n < 1 || (!streamed && n < 2))
-        return resp_tagged(s, "BAD", "APPEND needs a mailbox and a message");
+        return resp_bad(s, "APPEND needs a mailbox and a message");
     nl = tok_mbox(s, &s->toks[0], name, sizeof name);
     if (nl < 0)
-        return resp_tagged(s, "BAD", "Invalid mailbox name");
+        return resp_bad(s, "Invalid mailbox name");
     m = lwm_mbox_find(srv->store, s->user, name, (size_t)nl);
     if (t < n && s->toks[t].type == LWM_TOK_LIST) {
         uint32_t end = s->toks[t].len;
         /* a list still open when a streamed literal stopped the parser
          * has no end token */
         if (end <= t || end >= n || s->toks[end].type != LWM_TOK_LIST_END)
-            return resp_tagged(s, "BAD", "Invalid flag list");
+            return resp_bad(s, "Invalid flag list");
         if (m >= 0) {
             r = parse_flags(s, m, &s->toks[t + 1], end - t - 1, &flags, 1);
             if (r == -2)
-                return resp_tagged(s, "NO", "[LIMIT] Too many keywords");
+                return resp_no(s, "[LIMIT] Too many keywords");
             if (r < 0)
-                return resp_tagged(s, "BAD", "Invalid flag");
+                return resp_bad(s, "Invalid flag");
         }
         t = end + 1;
     }
@@ -559,16 +520,16 @@ static int append_begin(struct imap_sess *s, int streamed)
         date = lwm_imap_datetime(sess_rx(s) + s->toks[t].off,
                                  s->toks[t].len);
         if (date < 0)
-            return resp_tagged(s, "BAD", "Invalid date-time");
+            return resp_bad(s, "Invalid date-time");
         t++;
     }
     if (streamed) {
         if (t != n)
-            return resp_tagged(s, "BAD", "Invalid APPEND arguments");
+            return resp_bad(s, "Invalid APPEND arguments");
         size = s->cmd.lit_size;
     } else {
         if (t + 1 != n || s->toks[t].type != LWM_TOK_LITERAL)
-            return resp_tagged(s, "BAD", "Invalid APPEND arguments");
+            return resp_bad(s, "Invalid APPEND arguments");
         size = s->toks[t].len;
         data = sess_rx(s) + s->toks[t].off;
     }
@@ -576,17 +537,16 @@ static int append_begin(struct imap_sess *s, int streamed)
         if (streamed)
             lit_refuse(s);
         if (m < 0)
-            return resp_tagged(s, "NO", "[TRYCREATE] No such mailbox");
+            return resp_no(s, "[TRYCREATE] No such mailbox");
         if (size == 0)
-            return resp_tagged(s, "NO", "Empty messages are not accepted");
-        return resp_tagged(s, "NO", "[TOOBIG] Message too large");
+            return resp_no(s, "Empty messages are not accepted");
+        return resp_no(s, "[TOOBIG] Message too large");
     }
     {
         struct lwm_mbox_info mi;
         lwm_mbox_info(srv->store, m, &mi);
         if (mi.attrs & LWM_MBOX_NOSELECT)
-            return resp_tagged(s, "NO", "[CANNOT] Mailbox cannot hold "
-                                        "messages");
+            return resp_no(s, "[CANNOT] Mailbox cannot hold messages");
     }
     mime = srv_mime_get(srv);
     if (mime < 0)

@@ -104,13 +104,8 @@ static void all_flush(struct imap_sess *s)
 {
     if (!s->u.se.run_lo)
         return;
-    if (s->u.se.any)
-        out_raw(s, ",", 1);
-    out_u32(s, s->u.se.run_lo);
-    if (s->u.se.run_hi != s->u.se.run_lo) {
-        out_raw(s, ":", 1);
-        out_u32(s, s->u.se.run_hi);
-    }
+    out_fmt(s, s->u.se.run_hi != s->u.se.run_lo ? "%s%u:%u" : "%s%u",
+            s->u.se.any ? "," : "", s->u.se.run_lo, s->u.se.run_hi);
     s->u.se.any = 1;
 }
 
@@ -118,9 +113,7 @@ static void out_esearch_head(struct imap_sess *s)
 {
     out_str(s, "* ESEARCH (TAG ");
     out_quoted(s, (const uint8_t *)s->tag, s->tag_len);
-    out_raw(s, ")", 1);
-    if (s->u.se.uid)
-        out_str(s, " UID");
+    out_str(s, s->u.se.uid ? ") UID" : ")");
 }
 
 static void report(struct imap_sess *s, uint32_t n)
@@ -134,8 +127,7 @@ static void report(struct imap_sess *s, uint32_t n)
             out_str(s, "* SEARCH");
             s->u.se.in_msg = 1;
         }
-        out_raw(s, " ", 1);
-        out_u32(s, n);
+        out_fmt(s, " %u", n);
         return;
     }
     if (!(s->u.se.opts & LWM_SEARCH_RET_ALL))
@@ -164,21 +156,15 @@ static int search_end(struct imap_sess *s)
             all_flush(s);
         else
             out_esearch_head(s);
-        if ((o & LWM_SEARCH_RET_MIN) && s->u.se.count) {
-            out_str(s, " MIN ");
-            out_u32(s, s->u.se.min);
-        }
-        if ((o & LWM_SEARCH_RET_MAX) && s->u.se.count) {
-            out_str(s, " MAX ");
-            out_u32(s, s->u.se.max);
-        }
-        if (o & LWM_SEARCH_RET_COUNT) {
-            out_str(s, " COUNT ");
-            out_u32(s, s->u.se.count);
-        }
+        if ((o & LWM_SEARCH_RET_MIN) && s->u.se.count)
+            out_fmt(s, " MIN %u", s->u.se.min);
+        if ((o & LWM_SEARCH_RET_MAX) && s->u.se.count)
+            out_fmt(s, " MAX %u", s->u.se.max);
+        if (o & LWM_SEARCH_RET_COUNT)
+            out_fmt(s, " COUNT %u", s->u.se.count);
         out_str(s, "\r\n");
     }
-    return resp_tagged(s, "OK", "SEARCH completed");
+    return resp_ok(s, "SEARCH completed");
 }
 
 static int search_step(struct imap_sess *s)
@@ -272,7 +258,7 @@ int cmd_search(struct imap_sess *s)
     int slot, r;
     unsigned ret;
     if (s->cmd.ntoks <= a)
-        return resp_tagged(s, "BAD", "SEARCH needs search keys");
+        return resp_bad(s, "SEARCH needs search keys");
     slot = srv_search_get(srv);
     if (slot < 0)
         return STEP_WAIT;               /* both programs busy: wait */
@@ -284,20 +270,17 @@ int cmd_search(struct imap_sess *s)
     if (r < 0) {
         search_release(s);
         if (r == LWM_SEARCH_ERR_CHARSET)
-            return resp_tagged(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] "
-                                        "Unsupported charset");
+            return resp_no(s, "[BADCHARSET (UTF-8 US-ASCII)] "
+                              "Unsupported charset");
         if (r == LWM_SEARCH_ERR_LIMIT)
-            return resp_tagged(s, "NO", "[LIMIT] Search too complex");
-        done_begin(s, "BAD");
-        done_add(s, err ? err : "Invalid search");
-        return done_end(s);
+            return resp_no(s, "[LIMIT] Search too complex");
+        return resp_bad(s, err ? err : "Invalid search");
     }
     ret = lwm_search_return(&srv->search[slot]);
     if ((ret & LWM_SEARCH_RET_SAVE) ||
         lwm_search_uses_saved(&srv->search[slot])) {
         search_release(s);
-        return resp_tagged(s, "BAD", "SEARCHRES ($, SAVE) is not "
-                                     "supported");
+        return resp_bad(s, "SEARCHRES ($, SAVE) is not supported");
     }
     s->u.se.uid = (uint8_t)a;
     s->u.se.esearch = (ret & LWM_SEARCH_RET_ESEARCH) || s->rev2;

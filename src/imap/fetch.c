@@ -13,6 +13,7 @@
 
 #include "imap/args.h"
 #include "imap/imap_int.h"
+#include "util/lwm_util.h"
 
 #define CHUNK 512u              /* bytes read from flash per pass */
 #define FETCH_STEP_READ 16384u  /* flash bytes one step may read without
@@ -102,27 +103,26 @@ static int parse_section(const uint8_t *base, uint32_t off, uint32_t len,
     return 0;
 }
 
+/* The attributes' names by kind (enum fetch_kind); those with a section
+ * have none here */
+static const char att_names[] =
+    "\0UID\0FLAGS\0INTERNALDATE\0RFC822.SIZE\0ENVELOPE\0BODY\0BODYSTRUCTURE\0"
+    "\0\0RFC822\0RFC822.HEADER\0RFC822.TEXT";
+
 /* One fetch attribute token */
 static int parse_att(struct imap_sess *s, const struct lwm_tok *t,
                      struct fetch_att *a)
 {
-    static const struct { const char *n; uint8_t kind; } simple[] = {
-        { "UID", FA_UID }, { "FLAGS", FA_FLAGS },
-        { "INTERNALDATE", FA_INTERNALDATE }, { "RFC822.SIZE", FA_SIZE },
-        { "ENVELOPE", FA_ENVELOPE }, { "BODYSTRUCTURE", FA_BODYSTRUCTURE },
-        { "BODY", FA_BODY }, { "RFC822", FA_RFC822 },
-        { "RFC822.HEADER", FA_RFC822_HEADER },
-        { "RFC822.TEXT", FA_RFC822_TEXT },
-    };
     const uint8_t *base = sess_rx(s);
     const uint8_t *p = base + t->off;
     size_t n = t->len, i, k;
     memset(a, 0, sizeof *a);
     if (t->type != LWM_TOK_ATOM)
         return -1;
-    for (i = 0; i < sizeof simple / sizeof simple[0]; i++) {
-        if (strlen(simple[i].n) == n && imap_ieq(p, simple[i].n, n)) {
-            a->kind = simple[i].kind;
+    for (i = FA_UID; i <= FA_RFC822_TEXT; i++) {
+        const char *name = lwm_str_at(att_names, i);
+        if (*name && strlen(name) == n && imap_ieq(p, name, n)) {
+            a->kind = (uint8_t)i;
             return 0;
         }
     }
@@ -508,22 +508,15 @@ static int pump(struct imap_sess *s)
 
 static void out_section_name(struct imap_sess *s, const struct fetch_att *a)
 {
-    out_str(s, (a->flags & FAF_BINARY) ? "BINARY[" : "BODY[");
-    out_raw(s, sess_rx(s) + a->sec_off, a->sec_len);
-    out_raw(s, "]", 1);
-    if (a->flags & FAF_PARTIAL) {
-        out_raw(s, "<", 1);
-        out_u32(s, a->part_off);
-        out_raw(s, ">", 1);
-    }
+    out_fmt(s, (a->flags & FAF_PARTIAL) ? "%s[%b]<%u> " : "%s[%b] ",
+            (a->flags & FAF_BINARY) ? "BINARY" : "BODY",
+            sess_rx(s) + a->sec_off, (size_t)a->sec_len, a->part_off);
 }
 
 /* Start a literal of n bytes from the given source */
 static void start_literal(struct imap_sess *s, int binary, uint32_t n)
 {
-    out_str(s, binary ? "~{" : "{");
-    out_u32(s, n);
-    out_str(s, "}\r\n");
+    out_fmt(s, "%s{%u}\r\n", binary ? "~" : "", n);
     s->u.f.left = n;
 }
 
@@ -551,44 +544,35 @@ static int emit_att(struct imap_sess *s, const struct fetch_att *a)
     f->src = SRC_NONE;
     f->left = 0;
     f->skip = 0;
+    if (*lwm_str_at(att_names, a->kind))
+        out_fmt(s, "%s ", lwm_str_at(att_names, a->kind));
     switch (a->kind) {
     case FA_UID:
-        out_str(s, "UID ");
         out_u32(s, f->msg.uid);
         return 0;
     case FA_FLAGS: {
         const struct lwm_msg_ent *e =
             lwm_msg_entry(st_of(s), s->view.mbox, f->idx);
-        out_str(s, "FLAGS ");
         out_flags(s, s->view.mbox, e ? e->flags : f->msg.flags);
         return 0;
     }
     case FA_INTERNALDATE: {
         char d[27];
         lwm_imap_format_datetime(f->msg.date, d);
-        out_str(s, "INTERNALDATE \"");
-        out_str(s, d);
-        out_raw(s, "\"", 1);
+        out_fmt(s, "\"%s\"", d);
         return 0;
     }
     case FA_SIZE:
-        out_str(s, "RFC822.SIZE ");
         out_u32(s, f->msg.size);
         return 0;
     case FA_ENVELOPE:
     case FA_BODY:
     case FA_BODYSTRUCTURE:
-        out_str(s, a->kind == FA_ENVELOPE ? "ENVELOPE "
-                   : a->kind == FA_BODY   ? "BODY "
-                                          : "BODYSTRUCTURE ");
         if (!have_summary(s)) {
-            if (a->kind == FA_ENVELOPE) {
-                out_str(s, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
-            } else {
-                out_str(s, "(\"text\" \"plain\" NIL NIL NIL \"7bit\" ");
-                out_u32(s, f->msg.size);
-                out_str(s, " 0)");
-            }
+            out_fmt(s, a->kind == FA_ENVELOPE
+                           ? "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+                           : "(\"text\" \"plain\" NIL NIL NIL \"7bit\" %u 0)",
+                    f->msg.size);
             return 0;
         }
         f->src = SRC_SUM;
@@ -608,9 +592,6 @@ static int emit_att(struct imap_sess *s, const struct fetch_att *a)
     case FA_RFC822_TEXT: {
         struct fetch_att whole;
         memset(&whole, 0, sizeof whole);
-        out_str(s, a->kind == FA_RFC822          ? "RFC822 "
-                   : a->kind == FA_RFC822_HEADER ? "RFC822.HEADER "
-                                                 : "RFC822.TEXT ");
         if (resolve(s, &whole,
                     a->kind == FA_RFC822          ? LWM_MIME_SEC_ALL
                     : a->kind == FA_RFC822_HEADER ? LWM_MIME_SEC_HEADER
@@ -625,9 +606,8 @@ static int emit_att(struct imap_sess *s, const struct fetch_att *a)
         return 0;
     }
     case FA_BINARY_SIZE:
-        out_str(s, "BINARY.SIZE[");
-        out_raw(s, sess_rx(s) + a->sec_off, a->sec_len);
-        out_str(s, "] ");
+        out_fmt(s, "BINARY.SIZE[%b] ", sess_rx(s) + a->sec_off,
+                (size_t)a->sec_len);
         if (resolve(s, a, LWM_MIME_SEC_ALL, &r) != 0) {
             out_str(s, "0");
             return 0;
@@ -638,7 +618,6 @@ static int emit_att(struct imap_sess *s, const struct fetch_att *a)
         return 0;
     case FA_SECTION:
         out_section_name(s, a);
-        out_raw(s, " ", 1);
         if (resolve(s, a, sec_kind(a->sec), &r) != 0) {
             out_str(s, "NIL");
             return 0;
@@ -820,15 +799,13 @@ static int fetch_step(struct imap_sess *s)
         if (!f->in_msg) {
             int r = next_message(s);
             if (r == 0)
-                return resp_tagged(s, "OK", "FETCH completed");
+                return resp_ok(s, "FETCH completed");
             if (r < 0)
                 continue;       /* unreadable: skip it */
             if (!binary_decodable(s))
-                return resp_tagged(s, "NO", "[UNKNOWN-CTE] Cannot decode "
-                                            "this part's transfer encoding");
-            out_raw(s, "* ", 2);
-            out_u32(s, f->seq);
-            out_str(s, " FETCH (");
+                return resp_no(s, "[UNKNOWN-CTE] Cannot decode "
+                                  "this part's transfer encoding");
+            out_fmt(s, "* %u FETCH (", f->seq);
             f->in_msg = 1;
             f->att = 0;
             continue;
@@ -848,8 +825,8 @@ static int fetch_step(struct imap_sess *s)
             out_raw(s, " ", 1);
         if (emit_att(s, &f->atts[f->att]) < 0) {
             out_str(s, ")\r\n");
-            return resp_tagged(s, "NO", "[UNKNOWN-CTE] Cannot decode "
-                                        "this part's transfer encoding");
+            return resp_no(s, "[UNKNOWN-CTE] Cannot decode "
+                              "this part's transfer encoding");
         }
         if (!f->left && f->src != SRC_SUM && !f->counting)
             f->att++;
@@ -863,7 +840,7 @@ int cmd_fetch(struct imap_sess *s)
     uint32_t a = cmd_is(s, "UID") ? 1u : 0u, n = s->cmd.ntoks, i;
     int has_uid = 0, r;
     if (n < a + 2)
-        return resp_tagged(s, "BAD", "FETCH needs a set and attributes");
+        return resp_bad(s, "FETCH needs a set and attributes");
     if (view_set_check(s, (uint16_t)a, (int)a) < 0)
         return STEP_DONE;
     memset(f, 0, sizeof *f);
@@ -871,24 +848,23 @@ int cmd_fetch(struct imap_sess *s)
     f->uid = (uint8_t)a;
     if (s->toks[a + 1].type == LWM_TOK_LIST) {
         if (s->toks[a + 1].len != n - 1)
-            return resp_tagged(s, "BAD", "Unexpected FETCH arguments");
+            return resp_bad(s, "Unexpected FETCH arguments");
         for (i = a + 2; i < n - 1; i++) {
             if (f->natts == LWM_IMAP_FETCH_ATTS)
-                return resp_tagged(s, "BAD", "[LIMIT] Too many fetch "
-                                             "attributes");
+                return resp_bad(s, "[LIMIT] Too many fetch attributes");
             r = parse_att(s, &s->toks[i], &f->atts[f->natts]);
             if (r == -2)
-                return resp_tagged(s, "BAD", "[LIMIT] Section too long");
+                return resp_bad(s, "[LIMIT] Section too long");
             if (r < 0)
-                return resp_tagged(s, "BAD", "Invalid fetch attribute");
+                return resp_bad(s, "Invalid fetch attribute");
             f->natts++;
         }
         if (!f->natts)
-            return resp_tagged(s, "BAD", "Empty fetch attribute list");
+            return resp_bad(s, "Empty fetch attribute list");
     } else {
         const struct lwm_tok *t = &s->toks[a + 1];
         if (n != a + 2)
-            return resp_tagged(s, "BAD", "Unexpected FETCH arguments");
+            return resp_bad(s, "Unexpected FETCH arguments");
         if (tok_is(s, t, "ALL") || tok_is(s, t, "FAST") ||
             tok_is(s, t, "FULL")) {
             add_att(s, FA_FLAGS);
@@ -901,9 +877,9 @@ int cmd_fetch(struct imap_sess *s)
         } else {
             r = parse_att(s, t, &f->atts[0]);
             if (r == -2)
-                return resp_tagged(s, "BAD", "[LIMIT] Section too long");
+                return resp_bad(s, "[LIMIT] Section too long");
             if (r < 0)
-                return resp_tagged(s, "BAD", "Invalid fetch attribute");
+                return resp_bad(s, "Invalid fetch attribute");
             f->natts = 1;
         }
     }
@@ -920,8 +896,7 @@ int cmd_fetch(struct imap_sess *s)
     /* UID FETCH always reports the UID (RFC 9051 6.4.9) */
     if (a && !has_uid) {
         if (add_att(s, FA_UID) < 0)
-            return resp_tagged(s, "BAD", "[LIMIT] Too many fetch "
-                                         "attributes");
+            return resp_bad(s, "[LIMIT] Too many fetch attributes");
         /* put it first, as clients expect */
         {
             struct fetch_att u = f->atts[f->natts - 1];

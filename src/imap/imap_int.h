@@ -12,6 +12,7 @@
 #ifndef LWM_IMAP_INT_H
 #define LWM_IMAP_INT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -285,8 +286,8 @@ size_t tx_free(struct imap_sess *s);
 void out_raw(struct imap_sess *s, const void *p, size_t n);
 void out_str(struct imap_sess *s, const char *str);
 void out_u32(struct imap_sess *s, uint32_t v);
-void out_u64(struct imap_sess *s, uint64_t v);
-void out_tag(struct imap_sess *s);
+/** Output formatted by lwm_vfmt (src/util/lwm_util.h: %s %b %u %U %c) */
+void out_fmt(struct imap_sess *s, const char *fmt, ...);
 int cmd_is(struct imap_sess *s, const char *word);
 /** a[0..n) equals b's first n bytes, ASCII letters folded */
 int imap_ieq(const uint8_t *a, const char *b, size_t n);
@@ -303,20 +304,19 @@ void sess_shutdown(struct imap_sess *s);
 
 /** The command's tagged response "tag OK|NO|BAD text" (text may hold a
  *  response code). It is sent after any untagged updates; returns
- *  STEP_DONE. Longer responses: done_begin, done_add..., done_end. */
-int resp_tagged(struct imap_sess *s, const char *status, const char *text);
-void done_begin(struct imap_sess *s, const char *status);
-void done_add(struct imap_sess *s, const char *str);
-void done_addn(struct imap_sess *s, const char *p, size_t n);
-void done_u32(struct imap_sess *s, uint32_t v);
-int done_end(struct imap_sess *s);
+ *  STEP_DONE. resp_fmt: the status and text formatted as by out_fmt. */
+int resp_ok(struct imap_sess *s, const char *text);
+int resp_no(struct imap_sess *s, const char *text);
+int resp_bad(struct imap_sess *s, const char *text);
+int resp_fmt(struct imap_sess *s, const char *fmt, ...);
 /** String value as atom, quoted string or literal */
 void out_astring(struct imap_sess *s, const uint8_t *p, size_t n);
 void out_quoted(struct imap_sess *s, const uint8_t *p, size_t n);
 /** A mailbox name (UTF-8 in the store) in the session's wire form */
 void out_mbox(struct imap_sess *s, const char *name);
 void out_flags(struct imap_sess *s, int mbox, uint32_t flags);
-void sess_log(struct imap_sess *s, int level, const char *a, const char *b);
+/** A log line about the session, formatted as by out_fmt */
+void sess_logf(struct imap_sess *s, int level, const char *fmt, ...);
 
 /** The value of token t as a NUL-terminated string; -1 if it is not a
  *  string, is too long or holds a NUL. */
@@ -393,6 +393,11 @@ void srv_conn_abort(struct lwm_server *srv, int slot);
 int srv_conn_send(struct lwm_server *srv, int slot, const uint8_t *p,
                   size_t len);
 void srv_log(struct lwm_server *srv, int level, int conn, const char *msg);
+/** A log line formatted as by out_fmt (at most 159 bytes, cut) */
+void srv_logf(struct lwm_server *srv, int level, int conn, const char *fmt,
+              ...);
+void srv_vlogf(struct lwm_server *srv, int level, int conn, const char *fmt,
+               va_list ap);
 
 /* ------------------------------------------------ commands */
 

@@ -8,6 +8,7 @@
 #include "imap/args.h"
 #include "imap/imap_int.h"
 #include "imap/mutf7.h"
+#include "util/lwm_util.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -73,26 +74,22 @@ void out_str(struct imap_sess *s, const char *str)
     out_raw(s, str, strlen(str));
 }
 
-void out_u64(struct imap_sess *s, uint64_t v)
+static void out_put(void *ctx, const char *p, size_t n)
 {
-    char b[24];
-    int i = 24;
-    do {
-        b[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    out_raw(s, b + i, (size_t)(24 - i));
+    out_raw(ctx, p, n);
+}
+
+void out_fmt(struct imap_sess *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    lwm_vfmt(out_put, s, fmt, ap);
+    va_end(ap);
 }
 
 void out_u32(struct imap_sess *s, uint32_t v)
 {
-    out_u64(s, v);
-}
-
-void out_tag(struct imap_sess *s)
-{
-    out_raw(s, s->tag, s->tag_len);
-    out_raw(s, " ", 1);
+    out_fmt(s, "%u", v);
 }
 
 void out_quoted(struct imap_sess *s, const uint8_t *p, size_t n)
@@ -120,10 +117,7 @@ void out_astring(struct imap_sess *s, const uint8_t *p, size_t n)
                 !memchr(p, '\n', n) && !memchr(p, 0, n))) {
         out_quoted(s, p, n);
     } else {
-        out_raw(s, "{", 1);
-        out_u32(s, (uint32_t)n);
-        out_raw(s, "}\r\n", 3);
-        out_raw(s, p, n);
+        out_fmt(s, "{%u}\r\n%b", (uint32_t)n, p, n);
     }
 }
 
@@ -173,97 +167,81 @@ void out_flags(struct imap_sess *s, int mbox, uint32_t flags)
     out_raw(s, ")", 1);
 }
 
-void done_addn(struct imap_sess *s, const char *p, size_t n)
+/* The tagged response is kept in done[] until the untagged updates are
+ * out; one that does not fit is cut (only an optional response code such
+ * as a long COPYUID can get there, and its writer keeps it short). */
+static void done_put(void *ctx, const char *p, size_t n)
 {
-    /* keep room for CRLF; a response that does not fit is cut (only
-     * optional response codes such as a long COPYUID can get there, and
-     * their writers check done_room first) */
+    struct imap_sess *s = ctx;
+    /* keep room for CRLF */
     if (n > sizeof s->done - 2u - s->done_len)
         n = sizeof s->done - 2u - s->done_len;
     memcpy(s->done + s->done_len, p, n);
     s->done_len = (uint16_t)(s->done_len + n);
 }
 
-void done_add(struct imap_sess *s, const char *str)
-{
-    done_addn(s, str, strlen(str));
-}
-
-void done_u32(struct imap_sess *s, uint32_t v)
-{
-    char b[12];
-    int i = 12;
-    do {
-        b[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    done_addn(s, b + i, (size_t)(12 - i));
-}
-
-void done_begin(struct imap_sess *s, const char *status)
+static int resp_vfmt(struct imap_sess *s, const char *fmt, va_list ap)
 {
     s->done_len = 0;
-    done_addn(s, s->tag, s->tag_len);
-    done_add(s, " ");
-    done_add(s, status);
-    done_add(s, " ");
-}
-
-int done_end(struct imap_sess *s)
-{
+    done_put(s, s->tag, s->tag_len);
+    done_put(s, " ", 1);
+    lwm_vfmt(done_put, s, fmt, ap);
     memcpy(s->done + s->done_len, "\r\n", 2);
     s->done_len = (uint16_t)(s->done_len + 2);
     return STEP_DONE;
 }
 
-int resp_tagged(struct imap_sess *s, const char *status, const char *text)
+int resp_fmt(struct imap_sess *s, const char *fmt, ...)
 {
-    done_begin(s, status);
-    done_add(s, text);
-    return done_end(s);
+    va_list ap;
+    int r;
+    va_start(ap, fmt);
+    r = resp_vfmt(s, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int resp_ok(struct imap_sess *s, const char *text)
+{
+    return resp_fmt(s, "OK %s", text);
+}
+
+int resp_no(struct imap_sess *s, const char *text)
+{
+    return resp_fmt(s, "NO %s", text);
+}
+
+int resp_bad(struct imap_sess *s, const char *text)
+{
+    return resp_fmt(s, "BAD %s", text);
 }
 
 int resp_store_err(struct imap_sess *s, int err, const char *what)
 {
-    const char *code;
-    switch (err) {
-    case LWM_ERR_NOENT: code = "[NONEXISTENT] "; break;
-    case LWM_ERR_EXIST: code = "[ALREADYEXISTS] "; break;
-    case LWM_ERR_NOSPC: code = "[OVERQUOTA] "; break;
-    case LWM_ERR_NOMEM: code = "[LIMIT] "; break;
-    case LWM_ERR_FBIG: code = "[TOOBIG] "; break;
-    case LWM_ERR_BUSY: code = "[INUSE] "; break;
-    case LWM_ERR_NAMETOOLONG: code = "[LIMIT] "; break;
-    case LWM_ERR_NOTEMPTY: code = "[CANNOT] "; break;
-    case LWM_ERR_INVAL: code = "[CANNOT] "; break;
-    case LWM_ERR_IO:
-    case LWM_ERR_CORRUPT: code = "[SERVERBUG] "; break;
-    default: code = ""; break;
-    }
-    done_begin(s, "NO");
-    done_add(s, code);
-    done_add(s, what);
-    done_add(s, ": ");
-    done_add(s, lwm_strerror(err));
-    return done_end(s);
+    /* the RFC 5530 response code of each error, in the same order */
+    static const signed char errs[] = {
+        LWM_ERR_NOENT, LWM_ERR_EXIST, LWM_ERR_NOSPC, LWM_ERR_NOMEM,
+        LWM_ERR_NAMETOOLONG, LWM_ERR_FBIG, LWM_ERR_BUSY, LWM_ERR_NOTEMPTY,
+        LWM_ERR_INVAL, LWM_ERR_IO, LWM_ERR_CORRUPT
+    };
+    static const char codes[] =
+        "[NONEXISTENT] \0[ALREADYEXISTS] \0[OVERQUOTA] \0[LIMIT] \0"
+        "[LIMIT] \0[TOOBIG] \0[INUSE] \0[CANNOT] \0[CANNOT] \0"
+        "[SERVERBUG] \0[SERVERBUG] ";
+    const char *code = "";
+    size_t i;
+    for (i = 0; i < sizeof errs; i++)
+        if (errs[i] == err)
+            code = lwm_str_at(codes, i);
+    return resp_fmt(s, "NO %s%s: %s", code, what, lwm_strerror(err));
 }
 
-void sess_log(struct imap_sess *s, int level, const char *a, const char *b)
+void sess_logf(struct imap_sess *s, int level, const char *fmt, ...)
 {
-    char line[160];
-    size_t n = 0, la = strlen(a), lb = b ? strlen(b) : 0;
-    if (la > 100)
-        la = 100;
-    if (lb > sizeof line - 2 - la)
-        lb = sizeof line - 2 - la;
-    memcpy(line, a, la);
-    n = la;
-    if (b) {
-        memcpy(line + n, b, lb);
-        n += lb;
-    }
-    line[n] = 0;
-    srv_log(sess_srv(s), level, sess_no(s), line);
+    va_list ap;
+    va_start(ap, fmt);
+    srv_vlogf(sess_srv(s), level, sess_no(s), fmt, ap);
+    va_end(ap);
 }
 
 /* ------------------------------------------------------------ tokens */
@@ -413,14 +391,14 @@ int view_set_check(struct imap_sess *s, uint16_t tok, int uid)
     struct lwm_seqset_it it;
     uint32_t lo, hi, star;
     if (t->type != LWM_TOK_ATOM || !lwm_seqset_valid(p, t->len, 0)) {
-        resp_tagged(s, "BAD", "Invalid sequence set");
+        resp_bad(s, "Invalid sequence set");
         return -1;
     }
     star = view_star(s, uid);
     lwm_seqset_begin(&it, p, t->len, star);
     while (lwm_seqset_next(&it, &lo, &hi)) {
         if (!uid && (hi > star || lo == 0)) {
-            resp_tagged(s, "BAD", "Message sequence number out of range");
+            resp_bad(s, "Message sequence number out of range");
             return -1;
         }
     }
@@ -646,9 +624,7 @@ int view_announce(struct imap_sess *s, int allow_expunge)
             while (r->n) {
                 if (tx_free(s) < IMAP_TX_RESERVE)
                     return STEP_MORE;
-                out_raw(s, "* ", 2);
-                out_u32(s, pos);
-                out_str(s, " EXPUNGE\r\n");
+                out_fmt(s, "* %u EXPUNGE\r\n", pos);
                 r->n--;
                 v->exists--;
             }
@@ -677,13 +653,9 @@ int view_announce(struct imap_sess *s, int allow_expunge)
                 v->scan = e->uid;   /* resume here when there is room */
                 return STEP_MORE;
             }
-            out_raw(s, "* ", 2);
-            out_u32(s, view_idx_seq(s, i));
-            out_str(s, " FETCH (FLAGS ");
+            out_fmt(s, "* %u FETCH (FLAGS ", view_idx_seq(s, i));
             out_flags(s, v->mbox, e->flags);
-            out_str(s, " UID ");
-            out_u32(s, e->uid);
-            out_str(s, ")\r\n");
+            out_fmt(s, " UID %u)\r\n", e->uid);
         }
         v->scan = 0;
         v->modseq = mi.highestmodseq;
@@ -694,9 +666,7 @@ int view_announce(struct imap_sess *s, int allow_expunge)
     if (count != v->exists) {
         if (tx_free(s) < IMAP_TX_RESERVE)
             return STEP_MORE;
-        out_raw(s, "* ", 2);
-        out_u32(s, count);
-        out_str(s, " EXISTS\r\n");
+        out_fmt(s, "* %u EXISTS\r\n", count);
         v->exists = count;
     }
     s->notify = 0;
@@ -807,15 +777,6 @@ static void set_tag(struct imap_sess *s)
     s->tag_len = (uint8_t)n;
 }
 
-/* Send an untagged line right away (outside any command) */
-static void out_line(struct imap_sess *s, const char *a, const char *b)
-{
-    out_str(s, a);
-    if (b)
-        out_str(s, b);
-    out_raw(s, "\r\n", 2);
-}
-
 static const struct cmd_def *find_command(struct imap_sess *s)
 {
     size_t i;
@@ -835,20 +796,20 @@ static void start_command(struct imap_sess *s, int cmd_len)
     s->done_len = 0;
     s->allow_expunge = 1;
     if (s->cmd.tag_len > IMAP_TAG_MAX) {
-        resp_tagged(s, "BAD", "Tag too long");
+        resp_bad(s, "Tag too long");
         return;
     }
     d = find_command(s);
     if (!d) {
-        resp_tagged(s, "BAD", "Unknown command");
+        resp_bad(s, "Unknown command");
         return;
     }
     if (!(d->states & (1u << s->state))) {
-        resp_tagged(s, "BAD", s->state == SS_NOAUTH
-                                  ? "Log in first"
-                                  : s->state == SS_SELECTED || d->states != ST_SE
-                                        ? "Not allowed now"
-                                        : "No mailbox selected");
+        resp_bad(s, s->state == SS_NOAUTH
+                        ? "Log in first"
+                        : s->state == SS_SELECTED || d->states != ST_SE
+                              ? "Not allowed now"
+                              : "No mailbox selected");
         return;
     }
     if (d->flags & CMDF_NO_EXPUNGE)
@@ -914,8 +875,7 @@ static int next_command(struct imap_sess *s)
         if (len == LWM_IMAP_RXBUF) {
             /* a line longer than the buffer: refuse it, skip to its end */
             set_tag(s);
-            out_tag(s);
-            out_str(s, "BAD [TOOBIG] Command line too long\r\n");
+            out_fmt(s, "%s BAD [TOOBIG] Command line too long\r\n", s->tag);
             srv->rx_len[k] = 0;
             s->rx_mode = RX_SKIPLINE;
             s->sync_sent = 0;
@@ -929,10 +889,8 @@ static int next_command(struct imap_sess *s)
     }
     if (r == LWM_PARSE_BAD) {
         set_tag(s);
-        out_tag(s);
-        out_str(s, "BAD ");
-        out_str(s, s->cmd.err ? s->cmd.err : "Syntax error");
-        out_raw(s, "\r\n", 2);
+        out_fmt(s, "%s BAD %s\r\n", s->tag,
+                s->cmd.err ? s->cmd.err : "Syntax error");
         rx_drop(s, s->cmd.skip);
         s->sync_sent = 0;
         return 1;
@@ -954,11 +912,10 @@ static int next_command(struct imap_sess *s)
             return 1;
         }
         /* a literal too big for any command but APPEND */
-        out_tag(s);
-        out_str(s, cmd_is(s, "APPEND") && s->state == SS_NOAUTH
-                       ? "BAD Log in first\r\n"
-                       : "BAD [TOOBIG] Literal too large for this "
-                         "command\r\n");
+        out_fmt(s, "%s BAD %s\r\n", s->tag,
+                cmd_is(s, "APPEND") && s->state == SS_NOAUTH
+                    ? "Log in first"
+                    : "[TOOBIG] Literal too large for this command");
         lit_refuse(s);
         s->sync_sent = 0;
         return 1;
@@ -1200,9 +1157,7 @@ void sess_open(struct imap_sess *s, void *conn, uint32_t peer_hash,
 
 void sess_greet(struct imap_sess *s)
 {
-    out_str(s, "* OK [CAPABILITY ");
-    out_str(s, capability_string(s));
-    out_str(s, "] lwmail ready\r\n");
+    out_fmt(s, "* OK [CAPABILITY %s] lwmail ready\r\n", capability_string(s));
     sess_run(s);
 }
 
@@ -1251,7 +1206,7 @@ void sess_tick(struct imap_sess *s, uint32_t now)
     } else if ((uint32_t)(now - s->last_ms) > limit) {
         append_abort(s);
         if (!s->busy && !srv->tx_len[k])
-            out_line(s, "* BYE Autologout; idle for too long", NULL);
+            out_str(s, "* BYE Autologout; idle for too long\r\n");
         else
             srv->tx_len[k] = 0; /* mid-response: no BYE inside a literal */
         s->closing = 1;
@@ -1267,7 +1222,7 @@ void sess_shutdown(struct imap_sess *s)
     if (s->busy)
         lwm_the_server.tx_len[sess_no(s)] = 0; /* not inside a response */
     else if (tx_free(s) >= 64)
-        out_line(s, "* BYE Server shutting down", NULL);
+        out_str(s, "* BYE Server shutting down\r\n");
     s->closing = 1;
     sess_run(s);
 }

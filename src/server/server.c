@@ -11,6 +11,7 @@
 #include "auth/auth.h"
 #include "imap/imap_int.h"
 #include "tls/tls.h"
+#include "util/lwm_util.h"
 
 struct lwm_server lwm_the_server;
 
@@ -25,6 +26,23 @@ void srv_log(struct lwm_server *srv, int level, int conn, const char *msg)
     const struct lwm_port *p = srv->cfg->port;
     if (p->log)
         p->log(p->ctx, level, conn, msg);
+}
+
+void srv_vlogf(struct lwm_server *srv, int level, int conn, const char *fmt,
+               va_list ap)
+{
+    char line[160];
+    lwm_vsnfmt(line, sizeof line, fmt, ap);
+    srv_log(srv, level, conn, line);
+}
+
+void srv_logf(struct lwm_server *srv, int level, int conn, const char *fmt,
+              ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    srv_vlogf(srv, level, conn, fmt, ap);
+    va_end(ap);
 }
 
 struct lwm_server *lwm_server_init(const struct lwm_server_cfg *cfg,
@@ -247,8 +265,6 @@ int lwm_conn_open(struct lwm_server *srv, void *conn, const char *peer,
 {
     uint32_t h = addr_hash(peer);
     int k;
-    char line[96];
-    size_t n;
     if (preauth_admit(srv, h, &k) < 0) {
         refuse(srv, conn, flags,
                k < 0 ? "connection refused: all session slots in use"
@@ -261,13 +277,7 @@ int lwm_conn_open(struct lwm_server *srv, void *conn, const char *peer,
         return LWM_ERR_INVAL;
     }
     srv->nsess++;
-    memcpy(line, "connect from ", 13);
-    n = peer ? strlen(peer) : 0;
-    if (n > sizeof line - 14)
-        n = sizeof line - 14;
-    memcpy(line + 13, peer ? peer : "", n);
-    line[13 + n] = 0;
-    srv_log(srv, LWM_LOG_INFO, k, line);
+    srv_logf(srv, LWM_LOG_INFO, k, "connect from %s", peer ? peer : "");
     auth_peer_note(k, peer);
     sess_open(&srv->sess[k], conn, h, srv_now(srv));
 #if LWM_TLS

@@ -261,19 +261,8 @@ int tls_random(void *p_rng, unsigned char *out, size_t len)
 static void log_hex_code(struct lwm_server *srv, int level, int slot,
                          const char *what, int code)
 {
-    char line[96];
-    size_t n = strlen(what);
-    unsigned v = (unsigned)(code < 0 ? -code : code);
-    int i;
-    if (n > sizeof line - 12)
-        n = sizeof line - 12;
-    memcpy(line, what, n);
-    memcpy(line + n, " -0x", 4);
-    n += 4;
-    for (i = 12; i >= 0; i -= 4)
-        line[n++] = "0123456789abcdef"[(v >> i) & 15];
-    line[n] = 0;
-    srv_log(srv, level, slot, line);
+    srv_logf(srv, level, slot, "%s -0x%x", what,
+             (unsigned)(code < 0 ? -code : code));
 }
 
 /* The certificate and key: the configured ones, or the store's */
@@ -348,17 +337,16 @@ static int load_identity(struct lwm_server *srv, const struct lwm_tls_cfg *cfg)
     }
     mbedtls_sha256_ret(tls.crt.raw.p, tls.crt.raw.len, tls.fp, 0);
     {
-        char line[160] = "TLS certificate SHA-256 fingerprint ";
-        size_t n = strlen(line);
+        char hex[3 * 32];
         int i;
         for (i = 0; i < 32; i++) {
-            line[n++] = "0123456789ABCDEF"[tls.fp[i] >> 4];
-            line[n++] = "0123456789ABCDEF"[tls.fp[i] & 15];
-            if (i < 31)
-                line[n++] = ':';
+            hex[3 * i] = "0123456789ABCDEF"[tls.fp[i] >> 4];
+            hex[3 * i + 1] = "0123456789ABCDEF"[tls.fp[i] & 15];
+            hex[3 * i + 2] = ':';
         }
-        line[n] = 0;
-        srv_log(srv, LWM_LOG_NOTICE, -1, line);
+        srv_logf(srv, LWM_LOG_NOTICE, -1,
+                 "TLS certificate SHA-256 fingerprint %b", hex,
+                 sizeof hex - 1);
     }
     return 0;
 }
@@ -539,28 +527,9 @@ int tls_start(struct lwm_server *srv, int slot)
     return 0;
 }
 
-/* "name N" appended to a log line */
-static size_t put_num(char *line, size_t n, const char *name, uint32_t v)
-{
-    char d[10];
-    int i = 0;
-    size_t m = strlen(name);
-    memcpy(line + n, name, m);
-    n += m;
-    do {
-        d[i++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (i)
-        line[n++] = d[--i];
-    return n;
-}
-
 void tls_release(int slot)
 {
     struct tls_conn *c = conn_of(slot);
-    char line[128];
-    size_t n;
     if (!c)
         return;
     if (c->state != T_QUEUED)
@@ -568,12 +537,10 @@ void tls_release(int slot)
     memset(c, 0, sizeof *c);
     tls.of_slot[slot] = 0;
     /* what the session held must all be back: the tests check this line */
-    n = put_num(line, 0, "TLS session freed: arena in use ", mem.used);
-    n = put_num(line, n, " B, idle ", mem.idle);
-    n = put_num(line, n, " B, peak ", mem.peak);
-    n = put_num(line, n, " B, failed allocations ", mem.fails);
-    line[n] = 0;
-    srv_log(tls.srv, LWM_LOG_INFO, slot, line);
+    srv_logf(tls.srv, LWM_LOG_INFO, slot,
+             "TLS session freed: arena in use %u B, idle %u B, peak %u B, "
+             "failed allocations %u", mem.used, mem.idle, mem.peak,
+             mem.fails);
 }
 
 static void conn_fail(struct lwm_server *srv, struct tls_conn *c,
@@ -609,20 +576,10 @@ static int pump(struct lwm_server *srv, struct tls_conn *c)
         tls.hs_ok++;
         tls.hs_last_ms = srv_now(srv) - c->start_ms;
         {
-            char line[96] = "TLS ";
             const char *v = mbedtls_ssl_get_version(&c->ssl);
             const char *cs = mbedtls_ssl_get_ciphersuite(&c->ssl);
-            size_t n = 4;
-            size_t a = v ? strlen(v) : 0, b = cs ? strlen(cs) : 0;
-            if (a + b + 6 < sizeof line) {
-                memcpy(line + n, v, a);
-                n += a;
-                line[n++] = ' ';
-                memcpy(line + n, cs, b);
-                n += b;
-            }
-            line[n] = 0;
-            srv_log(srv, LWM_LOG_INFO, k, line);
+            srv_logf(srv, LWM_LOG_INFO, k, "TLS %s %s", v ? v : "",
+                     cs ? cs : "");
         }
         /* the greeting (implicit TLS) waits in the session's output */
         sess_run(s);

@@ -1,7 +1,6 @@
 /* lwmail - error names. */
-#include <string.h>
-
 #include "lwmail/lwm_err.h"
+#include "util/lwm_util.h"
 
 /* The codes and, in the same order, their names back to back (one table
  * of bytes instead of a switch with a pointer per case) */
@@ -18,10 +17,9 @@ static const char err_names[] =
 
 const char *lwm_strerror(int err)
 {
-    const char *p = err_names;
     size_t i;
-    for (i = 0; i < sizeof err_codes; i++, p += strlen(p) + 1)
+    for (i = 0; i < sizeof err_codes; i++)
         if (err_codes[i] == err)
-            return p;
+            return lwm_str_at(err_names, i);
     return err > 0 ? "count" : "unknown error";
 }

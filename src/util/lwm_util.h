@@ -1,10 +1,12 @@
 /*
  * lwmail - small portable helpers shared by the core: fixed little-endian
- * byte order (the flash format never depends on the host), CRC-32C.
+ * byte order (the flash format never depends on the host), CRC-32C,
+ * base64 and a small formatter.
  */
 #ifndef LWM_UTIL_H
 #define LWM_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -68,6 +70,31 @@ static inline uint32_t lwm_align_up(uint32_t v, uint32_t a)
 {
     return (v + a - 1) & ~(a - 1);
 }
+
+/** Decimal digits of v, written backwards ending just before end (20
+ *  bytes of room suffice); returns where they start. */
+char *lwm_utoa(uint64_t v, char *end);
+
+/** The i-th string of a list of NUL-terminated strings stored back to
+ *  back (a string table without a pointer per entry). */
+const char *lwm_str_at(const char *list, size_t i);
+
+/** Where lwm_vfmt's output goes: called with each piece in order. */
+typedef void (*lwm_put_fn)(void *ctx, const char *p, size_t n);
+
+/** A small printf for responses and log lines, so that a line is one call
+ *  and not one call per piece. The text of fmt goes out as it is, except:
+ *    %s  a NUL-terminated string        %b  bytes: (const void *, size_t)
+ *    %u  an unsigned (uint32_t)         %U  a uint64_t
+ *    %c  a character (int)              %x  an unsigned's low 16 bits as
+ *    %%  a percent sign                     four lower-case hex digits
+ *  No widths or flags. fmt must not end in a lone '%'. */
+void lwm_vfmt(lwm_put_fn put, void *ctx, const char *fmt, va_list ap);
+
+/** lwm_vfmt into buf (cap >= 1 bytes): cut to fit, always NUL-terminated.
+ *  Returns the length written. */
+size_t lwm_vsnfmt(char *buf, size_t cap, const char *fmt, va_list ap);
+size_t lwm_snfmt(char *buf, size_t cap, const char *fmt, ...);
 
 /** CRC-32C (Castagnoli, reflected polynomial 0x82F63B78). Start with
  *  crc = 0; chain calls by passing the previous result. The standard check
