@@ -183,6 +183,8 @@ struct lwm_store {
     uint8_t failed;             /* an I/O error left RAM ahead of flash */
     uint32_t hdr_size;          /* bytes of block header (aligned) */
     uint32_t unit;              /* record alignment = prog_size */
+    uint32_t bs, nblk;          /* flash->block_size, ->block_count */
+    uint16_t a_size, hs, cs;    /* aligned: block part A, body H and C */
     uint32_t next_seq;
     uint32_t next_mbox_id;
     uint32_t next_uidvalidity;

@@ -19,13 +19,13 @@
 
 #include "store_int.h"
 
-#define BS(s)        ((s)->flash->block_size)
-#define NBLK(s)      ((s)->flash->block_count)
-#define A_SIZE(s)    lwm_align_up(BLK_A_BYTES, (s)->unit)
+#define BS(s)        ((s)->bs)
+#define NBLK(s)      ((s)->nblk)
+#define A_SIZE(s)    ((uint32_t)(s)->a_size)
 #define B_SIZE(s)    lwm_align_up(BLK_B_FIXED + 4u * BLK_SKIP, (s)->unit)
 #define F_SIZE(s)    lwm_align_up(BLK_F_BYTES, (s)->unit)
-#define HS(s)        lwm_align_up(BODY_H_BYTES, (s)->unit)
-#define CS(s)        lwm_align_up(BODY_C_BYTES, (s)->unit)
+#define HS(s)        ((uint32_t)(s)->hs)
+#define CS(s)        ((uint32_t)(s)->cs)
 #define PAYLOAD(s)   (BS(s) - (s)->hdr_size)
 #define GC_HEAD      LWM_STORE_MAX_APPENDS
 /* Compaction moves bodies of up to this many blocks; bigger ones only for
@@ -1314,6 +1314,11 @@ static void store_reset(struct lwm_store *s, const struct lwm_flash *f)
     memset(s, 0, sizeof *s);
     s->flash = f;
     s->unit = f->prog_size;
+    s->bs = f->block_size;
+    s->nblk = f->block_count;
+    s->a_size = (uint16_t)lwm_align_up(BLK_A_BYTES, s->unit);
+    s->hs = (uint16_t)lwm_align_up(BODY_H_BYTES, s->unit);
+    s->cs = (uint16_t)lwm_align_up(BODY_C_BYTES, s->unit);
     s->hdr_size = A_SIZE(s) + B_SIZE(s) + F_SIZE(s);
     s->meta_blk = LWM_NONE;
     s->gc_victim = LWM_NONE;
