@@ -1,8 +1,11 @@
 /*
  * lwmail IMAP - sequence sets and dates (see args.h for the grammar).
  */
+#include <string.h>
+
 #include "args.h"
 #include "parse.h"
+#include "util/lwm_util.h"
 
 /* ------------------------------------------------------- sequence sets */
 
@@ -100,35 +103,6 @@ int lwm_seqset_has(const uint8_t *p, size_t len, uint32_t star, uint32_t n)
 
 /* --------------------------------------------------------------- dates */
 
-static const char months[12][4] = { "jan", "feb", "mar", "apr", "may",
-                                    "jun", "jul", "aug", "sep", "oct",
-                                    "nov", "dec" };
-static const char month_names[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
-                                         "Jun", "Jul", "Aug", "Sep", "Oct",
-                                         "Nov", "Dec" };
-static const uint16_t days_before_month[12] = { 0, 31, 59, 90, 120, 151,
-                                                181, 212, 243, 273, 304,
-                                                334 };
-
-static int is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days from 0001-01-01 to y-01-01 in the proleptic Gregorian calendar. */
-static int64_t days_to_year(int64_t y)
-{
-    int64_t p = y - 1;
-    return 365 * p + p / 4 - p / 100 + p / 400;
-}
-
-static int64_t civil_to_unix(int64_t y, unsigned mon, unsigned d)
-{
-    int64_t days = days_to_year(y) - days_to_year(1970) +
-                   days_before_month[mon] + (mon > 1 && is_leap(y)) + d - 1;
-    return days * 86400;
-}
-
 static int digits(const uint8_t *p, size_t n, unsigned *v)
 {
     size_t i;
@@ -147,7 +121,7 @@ static int64_t date_text(const uint8_t *p, size_t len, int fixed,
                          size_t *used)
 {
     size_t i = 0;
-    unsigned d, y, m, k;
+    unsigned d, y, m;
     if (fixed && len > 0 && p[0] == ' ')
         i = 1;                                  /* date-day-fixed */
     if (len >= i + 2 && p[i + 1] != '-') {
@@ -163,25 +137,12 @@ static int64_t date_text(const uint8_t *p, size_t len, int fixed,
     }
     if (len < i + 9 || p[i] != '-' || p[i + 4] != '-')
         return -1;
-    for (m = 0; m < 12; m++) {
-        for (k = 0; k < 3; k++) {
-            uint8_t c = p[i + 1 + k];
-            if (c >= 'A' && c <= 'Z')
-                c = (uint8_t)(c + 32);
-            if (c != (uint8_t)months[m][k])
-                break;
-        }
-        if (k == 3)
-            break;
-    }
-    if (m == 12 || !digits(p + i + 5, 4, &y) || y < 1)
-        return -1;
-    k = m == 1 ? 28u + (unsigned)is_leap(y)
-               : (m == 3 || m == 5 || m == 8 || m == 10) ? 30u : 31u;
-    if (d < 1 || d > k)
+    m = (unsigned)lwm_month(p + i + 1);
+    if (!m || !digits(p + i + 5, 4, &y) || y < 1 || d < 1 ||
+        d > lwm_month_days((int32_t)y, m))
         return -1;
     *used = i + 9;
-    return civil_to_unix(y, m, d);
+    return (int64_t)lwm_days_from_civil((int32_t)y, m, d) * 86400;
 }
 
 int64_t lwm_imap_date(const uint8_t *p, size_t len)
@@ -215,45 +176,23 @@ int64_t lwm_imap_datetime(const uint8_t *p, size_t len)
 
 void lwm_imap_format_datetime(int64_t t, char out[27])
 {
+    static const uint8_t at[6] = { 0, 7, 9, 12, 15, 18 };
     int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    int64_t secs = t - days * 86400, y = 1970 + days / 366, rest;
-    unsigned m = 0, d, hh, mm, ss, i;
-    /* find the year: days_to_year is monotonic */
-    while (days_to_year(y + 1) - days_to_year(1970) <= days)
-        y++;
-    while (days_to_year(y) - days_to_year(1970) > days)
-        y--;
-    rest = days - (days_to_year(y) - days_to_year(1970));
-    while (m < 11 &&
-           days_before_month[m + 1] + (m + 1 > 1 && is_leap(y)) <= rest)
-        m++;
-    d = (unsigned)(rest - days_before_month[m] - (m > 1 && is_leap(y))) + 1;
-    hh = (unsigned)(secs / 3600);
-    mm = (unsigned)(secs / 60 % 60);
-    ss = (unsigned)(secs % 60);
-    out[0] = (char)('0' + d / 10);
-    out[1] = (char)('0' + d % 10);
-    out[2] = '-';
-    for (i = 0; i < 3; i++)
-        out[3 + i] = month_names[m][i];
-    out[6] = '-';
-    out[7] = (char)('0' + y / 1000 % 10);
-    out[8] = (char)('0' + y / 100 % 10);
-    out[9] = (char)('0' + y / 10 % 10);
-    out[10] = (char)('0' + y % 10);
-    out[11] = ' ';
-    out[12] = (char)('0' + hh / 10);
-    out[13] = (char)('0' + hh % 10);
-    out[14] = ':';
-    out[15] = (char)('0' + mm / 10);
-    out[16] = (char)('0' + mm % 10);
-    out[17] = ':';
-    out[18] = (char)('0' + ss / 10);
-    out[19] = (char)('0' + ss % 10);
-    out[20] = ' ';
-    out[21] = '+';
-    out[22] = out[23] = out[24] = out[25] = '0';
-    out[26] = 0;
+    uint32_t secs = (uint32_t)(t - days * 86400);
+    unsigned v[6], i;
+    int32_t y;
+    lwm_civil_from_days((int32_t)days, &y, &v[1], &v[0]);
+    memcpy(out, "00-Mon-0000 00:00:00 +0000", 27);
+    memcpy(out + 3, lwm_month_names + 3 * (v[1] - 1), 3);
+    v[1] = (unsigned)y / 100 % 100;
+    v[2] = (unsigned)y % 100;
+    v[3] = secs / 3600;
+    v[4] = secs / 60 % 60;
+    v[5] = secs % 60;
+    for (i = 0; i < 6; i++) {
+        out[at[i]] = (char)(out[at[i]] + v[i] / 10);
+        out[at[i] + 1] = (char)(out[at[i] + 1] + v[i] % 10);
+    }
 }
 
 /* -------------------------------------------------------------- strings */

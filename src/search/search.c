@@ -145,27 +145,6 @@ static uint8_t search_fold(uint8_t prev, uint8_t c)
     return c;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (m 1..12). */
-static int32_t search_days(int32_t y, unsigned m, unsigned d)
-{
-    int32_t era;
-    unsigned yoe, doy, doe;
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int32_t)doe - 719468;
-}
-
-static unsigned search_mdays(int32_t y, unsigned m)
-{
-    static const uint8_t md[12] = { 31, 28, 31, 30, 31, 30,
-                                    31, 31, 30, 31, 30, 31 };
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return md[m - 1] + (m == 2 && leap);
-}
-
 /* Day number of seconds since 1970 (floor), clamped to int32. */
 static int32_t search_day_of(int64_t t)
 {
@@ -177,20 +156,6 @@ static int32_t search_day_of(int64_t t)
     if (d < INT32_MIN)
         return INT32_MIN;
     return (int32_t)d;
-}
-
-static int search_month(const uint8_t *s)
-{
-    static const char mon[12][4] = { "jan", "feb", "mar", "apr", "may",
-                                     "jun", "jul", "aug", "sep", "oct",
-                                     "nov", "dec" };
-    int m;
-    for (m = 0; m < 12; m++)
-        if (search_lower(s[0]) == (uint8_t)mon[m][0] &&
-            search_lower(s[1]) == (uint8_t)mon[m][1] &&
-            search_lower(s[2]) == (uint8_t)mon[m][2])
-            return m + 1;
-    return 0;
 }
 
 static int search_is_alpha(uint8_t c)
@@ -237,7 +202,7 @@ static int search_parse_date(const uint8_t *s, size_t n, int full,
         return 0;
     while (i < n && (IS_WSP(s[i]) || s[i] == '-'))
         i++;
-    if (n - i < 3 || (m = search_month(s + i)) == 0)
+    if (n - i < 3 || (m = lwm_month(s + i)) == 0)
         return 0;
     while (i < n && search_is_alpha(s[i]))
         i++;
@@ -251,9 +216,9 @@ static int search_parse_date(const uint8_t *s, size_t n, int full,
         y += y < 50 ? 2000 : 1900;
     else if (k == 3)
         y += 1900;
-    if (y < 1 || d < 1 || d > search_mdays((int32_t)y, (unsigned)m))
+    if (y < 1 || d < 1 || d > lwm_month_days((int32_t)y, (unsigned)m))
         return 0;
-    *days = search_days((int32_t)y, (unsigned)m, d);
+    *days = lwm_days_from_civil((int32_t)y, (unsigned)m, d);
     return 1;
 }
 

@@ -134,42 +134,23 @@ static int ends_with_local(const char *h, size_t n)
 
 /* ------------------------------------------------------------ dates */
 
-static int leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 /* "YYYYMMDDhhmmss" (mbedTLS's validity format) for t seconds since 1970,
- * t >= 0 and before the year 10000. Plain counting: it runs once per
- * certificate, and needs no libc time functions (the core has none). */
+ * t >= 0 and before the year 10000 (the core has no libc time
+ * functions). */
 static void fmt_time(int64_t t, char out[15])
 {
-    static const uint8_t mdays[12] = { 31, 28, 31, 30, 31, 30,
-                                       31, 31, 30, 31, 30, 31 };
-    int64_t days = t / 86400, secs = t % 86400, y = 1970;
-    int m = 0, i;
-    uint32_t v[6];
-    while (days >= 365 + leap(y)) {
-        days -= 365 + leap(y);
-        y++;
-    }
-    while (days >= mdays[m] + (m == 1 && leap(y))) {
-        days -= mdays[m] + (m == 1 && leap(y));
-        m++;
-    }
-    v[0] = (uint32_t)y;
-    v[1] = (uint32_t)m + 1;
-    v[2] = (uint32_t)days + 1;
-    v[3] = (uint32_t)(secs / 3600);
-    v[4] = (uint32_t)(secs / 60 % 60);
-    v[5] = (uint32_t)(secs % 60);
-    out[0] = (char)('0' + v[0] / 1000);
-    out[1] = (char)('0' + v[0] / 100 % 10);
-    out[2] = (char)('0' + v[0] / 10 % 10);
-    out[3] = (char)('0' + v[0] % 10);
-    for (i = 1; i < 6; i++) {
-        out[2 + 2 * i] = (char)('0' + v[i] / 10);
-        out[3 + 2 * i] = (char)('0' + v[i] % 10);
+    uint32_t secs = (uint32_t)(t % 86400);
+    unsigned v[7], i;
+    int32_t y;
+    lwm_civil_from_days((int32_t)(t / 86400), &y, &v[2], &v[3]);
+    v[0] = (unsigned)y / 100;
+    v[1] = (unsigned)y % 100;
+    v[4] = secs / 3600;
+    v[5] = secs / 60 % 60;
+    v[6] = secs % 60;
+    for (i = 0; i < 7; i++) {
+        out[2 * i] = (char)('0' + v[i] / 10);
+        out[2 * i + 1] = (char)('0' + v[i] % 10);
     }
     out[14] = '\0';
 }

@@ -96,6 +96,18 @@ void lwm_vfmt(lwm_put_fn put, void *ctx, const char *fmt, va_list ap);
 size_t lwm_vsnfmt(char *buf, size_t cap, const char *fmt, va_list ap);
 size_t lwm_snfmt(char *buf, size_t cap, const char *fmt, ...);
 
+/** Calendar (proleptic Gregorian; src/util/date.c). Day numbers count
+ *  from 1970-01-01; months are 1..12. */
+int32_t lwm_days_from_civil(int32_t y, unsigned m, unsigned d);
+void lwm_civil_from_days(int32_t z, int32_t *y, unsigned *m, unsigned *d);
+/** Days in month m of year y */
+unsigned lwm_month_days(int32_t y, unsigned m);
+/** The month (1..12) whose English three-letter name p[0..3) is, in any
+ *  case; 0 if none. */
+int lwm_month(const uint8_t *p);
+/** "JanFeb...Dec" */
+extern const char lwm_month_names[];
+
 /** CRC-32C (Castagnoli, reflected polynomial 0x82F63B78). Start with
  *  crc = 0; chain calls by passing the previous result. The standard check
  *  value: lwm_crc32c(0, "123456789", 9) == 0xE3069283. */
