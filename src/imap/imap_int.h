@@ -160,7 +160,8 @@ struct imap_sess {
                                     (login throttling, pre-auth limits) */
     uint32_t open_ms;            /* when the connection was accepted */
     int16_t user;                /* store user id */
-    int16_t slot;
+    int16_t slot;                /* index in lwm_the_server.sess (kept
+                                    while the slot is free) */
     void *conn;                  /* the port's handle */
     uint32_t last_ms;            /* last input or output (idle timeout) */
     uint32_t tx_ms;              /* output last taken, or none pending */

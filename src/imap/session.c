@@ -18,9 +18,11 @@ struct lwm_server *sess_srv(struct imap_sess *s)
     return &lwm_the_server;
 }
 
+/* The session's slot: set at lwm_server_init and kept through every reset
+ * (sess_open, sess_free) */
 static int sess_no(struct imap_sess *s)
 {
-    return (int)(s - lwm_the_server.sess);
+    return s->slot;
 }
 
 uint8_t *sess_rx(struct imap_sess *s)
@@ -1173,6 +1175,7 @@ void sess_free(struct imap_sess *s)
     srv->tx_len[k] = srv->tx_head[k] = 0;
     memset(s, 0, sizeof *s);
     s->state = SS_FREE;
+    s->slot = (int16_t)k;
     s->view.mbox = -1;
     if (srv->nsess)
         srv->nsess--;
