@@ -64,8 +64,6 @@ static int b64_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 
 static size_t b64_encode(const uint8_t *in, size_t len, char *out)
 {
-    static const char dig[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     uint32_t acc = 0;
     unsigned bits = 0;
     size_t i, o = 0;
@@ -74,11 +72,11 @@ static size_t b64_encode(const uint8_t *in, size_t len, char *out)
         bits += 8;
         while (bits >= 6) {
             bits -= 6;
-            out[o++] = dig[(acc >> bits) & 63];
+            out[o++] = lwm_base64_digits[(acc >> bits) & 63];
         }
     }
     if (bits)
-        out[o++] = dig[(acc << (6 - bits)) & 63];
+        out[o++] = lwm_base64_digits[(acc << (6 - bits)) & 63];
     return o;
 }
 

@@ -376,7 +376,7 @@ void idle_done(struct imap_sess *s, const uint8_t *line, size_t len)
     s->step = NULL;
     s->cmd_len = 0;
     s->allow_expunge = 1;
-    if (len == 4 && imap_ieq(line, "DONE", 4))
+    if (len == 4 && lwm_ieq(line, "DONE", 4))
         resp_ok(s, "IDLE terminated");
     else
         resp_bad(s, "Expected DONE");

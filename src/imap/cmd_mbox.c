@@ -457,11 +457,6 @@ int cmd_status(struct imap_sess *s)
 
 /* ------------------------------------------------------------ LIST */
 
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
 /* Match name against an IMAP LIST pattern: "*" matches anything, "%"
  * anything but the delimiter. A set of live pattern positions is carried
  * along the name (O(pattern x name), never exponential however many
@@ -501,7 +496,7 @@ static int list_match(const char *pat, const char *name)
     if (strncmp(name, "INBOX", 5) == 0 && (name[5] == 0 || name[5] == '/')) {
         size_t i;
         for (i = 0; i < 5 && pat[i] && pat[i] != '*' && pat[i] != '%'; i++)
-            if (lower((unsigned char)pat[i]) != "inbox"[i])
+            if (lwm_lower((uint8_t)pat[i]) != "inbox"[i])
                 break;
         if (i == 5)
             return pat_match(pat + 5, name + 5);

@@ -120,9 +120,9 @@ int cmd_store(struct imap_sess *s)
         len--;
     }
     memset(&s->u.st, 0, sizeof s->u.st);
-    if (len == 12 && imap_ieq(p, "FLAGS.SILENT", 12)) {
+    if (len == 12 && lwm_ieq(p, "FLAGS.SILENT", 12)) {
         s->u.st.silent = 1;
-    } else if (!(len == 5 && imap_ieq(p, "FLAGS", 5))) {
+    } else if (!(len == 5 && lwm_ieq(p, "FLAGS", 5))) {
         return resp_bad(s, "Invalid STORE item");
     }
     if (s->view.readonly)

@@ -77,16 +77,16 @@ static int parse_section(const uint8_t *base, uint32_t off, uint32_t len,
         return 0;
     if (binary)
         return -1;              /* BINARY takes part numbers only */
-    if (len - i == 4 && imap_ieq(p + i, "TEXT", 4)) {
+    if (len - i == 4 && lwm_ieq(p + i, "TEXT", 4)) {
         a->sec = SEC_TEXT;
-    } else if (len - i == 6 && imap_ieq(p + i, "HEADER", 6)) {
+    } else if (len - i == 6 && lwm_ieq(p + i, "HEADER", 6)) {
         a->sec = SEC_HEADER;
-    } else if (len - i == 4 && imap_ieq(p + i, "MIME", 4) && a->npath) {
+    } else if (len - i == 4 && lwm_ieq(p + i, "MIME", 4) && a->npath) {
         a->sec = SEC_MIME;
-    } else if (len - i > 14 && imap_ieq(p + i, "HEADER.FIELDS", 13)) {
+    } else if (len - i > 14 && lwm_ieq(p + i, "HEADER.FIELDS", 13)) {
         size_t j = i + 13;
         a->sec = SEC_FIELDS;
-        if (len - j > 4 && imap_ieq(p + j, ".NOT", 4)) {
+        if (len - j > 4 && lwm_ieq(p + j, ".NOT", 4)) {
             a->sec = SEC_FIELDS_NOT;
             j += 4;
         }
@@ -121,25 +121,25 @@ static int parse_att(struct imap_sess *s, const struct lwm_tok *t,
         return -1;
     for (i = FA_UID; i <= FA_RFC822_TEXT; i++) {
         const char *name = lwm_str_at(att_names, i);
-        if (*name && strlen(name) == n && imap_ieq(p, name, n)) {
+        if (*name && strlen(name) == n && lwm_ieq(p, name, n)) {
             a->kind = (uint8_t)i;
             return 0;
         }
     }
     /* BODY[...], BODY.PEEK[...], BINARY[...], BINARY.PEEK[...],
      * BINARY.SIZE[...], each with an optional <origin.count> */
-    if (n > 5 && imap_ieq(p, "BODY[", 5)) {
+    if (n > 5 && lwm_ieq(p, "BODY[", 5)) {
         k = 5;
-    } else if (n > 10 && imap_ieq(p, "BODY.PEEK[", 10)) {
+    } else if (n > 10 && lwm_ieq(p, "BODY.PEEK[", 10)) {
         k = 10;
         a->flags |= FAF_PEEK;
-    } else if (n > 7 && imap_ieq(p, "BINARY[", 7)) {
+    } else if (n > 7 && lwm_ieq(p, "BINARY[", 7)) {
         k = 7;
         a->flags |= FAF_BINARY;
-    } else if (n > 12 && imap_ieq(p, "BINARY.PEEK[", 12)) {
+    } else if (n > 12 && lwm_ieq(p, "BINARY.PEEK[", 12)) {
         k = 12;
         a->flags |= FAF_BINARY | FAF_PEEK;
-    } else if (n > 12 && imap_ieq(p, "BINARY.SIZE[", 12)) {
+    } else if (n > 12 && lwm_ieq(p, "BINARY.SIZE[", 12)) {
         k = 12;
         a->flags |= FAF_BINARY | FAF_PEEK;
         a->kind = FA_BINARY_SIZE;
@@ -263,7 +263,7 @@ static int field_listed(struct imap_sess *s, const struct fetch_att *a)
             j = ++i;
             while (j < len && p[j] != '"')
                 j++;
-            if (j - i == n && imap_ieq(p + i, name, n))
+            if (j - i == n && lwm_ieq(p + i, name, n))
                 return 1;
             i = j + 1;
             continue;
@@ -271,7 +271,7 @@ static int field_listed(struct imap_sess *s, const struct fetch_att *a)
         j = i;
         while (j < len && p[j] != ' ')
             j++;
-        if (j - i == n && imap_ieq(p + i, name, n))
+        if (j - i == n && lwm_ieq(p + i, name, n))
             return 1;
         i = j;
     }

@@ -290,8 +290,6 @@ void out_u32(struct imap_sess *s, uint32_t v);
 /** Output formatted by lwm_vfmt (src/util/lwm_util.h: %s %b %u %U %c) */
 void out_fmt(struct imap_sess *s, const char *fmt, ...);
 int cmd_is(struct imap_sess *s, const char *word);
-/** a[0..n) equals b's first n bytes, ASCII letters folded */
-int imap_ieq(const uint8_t *a, const char *b, size_t n);
 void sess_open(struct imap_sess *s, void *conn, uint32_t peer_hash,
                uint32_t now);
 /** Queue the greeting (once the transport is chosen) and run. */

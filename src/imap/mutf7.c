@@ -7,13 +7,15 @@
 #include "mutf7.h"
 #include "util/lwm_util.h"
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-
 /* Modified BASE64 (RFC 3501 5.1.3) is base64 with "," for "/" */
 static int b64_val(unsigned char c)
 {
     return c == ',' ? 63 : c == '/' ? -1 : lwm_base64_value(c);
+}
+
+static char b64_digit(uint32_t v)
+{
+    return v == 63 ? ',' : lwm_base64_digits[v];
 }
 
 /* Append code point cp as UTF-8; returns the new length or an error. */
@@ -197,13 +199,13 @@ int lwm_mutf7_encode(const char *in, size_t len, char *out, size_t cap)
                     nbits += 16;
                     while (nbits >= 6) {
                         nbits -= 6;
-                        PUT(b64[bits >> nbits & 0x3F]);
+                        PUT(b64_digit(bits >> nbits & 0x3F));
                     }
                     bits &= (1u << nbits) - 1;
                 }
             }
             if (nbits)
-                PUT(b64[bits << (6 - nbits) & 0x3F]);
+                PUT(b64_digit(bits << (6 - nbits) & 0x3F));
             PUT('-');
         }
     }

@@ -30,20 +30,6 @@ uint8_t *sess_rx(struct imap_sess *s)
     return lwm_the_server.rx[sess_no(s)];
 }
 
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
-int imap_ieq(const uint8_t *a, const char *b, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (lower(a[i]) != lower((unsigned char)b[i]))
-            return 0;
-    return 1;
-}
-
 /* ------------------------------------------------------------ output */
 
 size_t tx_free(struct imap_sess *s)
@@ -258,7 +244,7 @@ int tok_is(struct imap_sess *s, const struct lwm_tok *t, const char *word)
 {
     size_t n = strlen(word);
     return t->type == LWM_TOK_ATOM && t->len == n &&
-           imap_ieq(sess_rx(s) + t->off, word, n);
+           lwm_ieq(sess_rx(s) + t->off, word, n);
 }
 
 int tok_mbox(struct imap_sess *s, const struct lwm_tok *t, char *out,
@@ -721,7 +707,7 @@ int cmd_is(struct imap_sess *s, const char *word)
 {
     size_t n = strlen(word);
     return s->cmd.name_len == n &&
-           imap_ieq(sess_rx(s) + s->cmd.name_off, word, n);
+           lwm_ieq(sess_rx(s) + s->cmd.name_off, word, n);
 }
 
 /* Drop n bytes from the front of the receive buffer */

@@ -55,21 +55,6 @@ static int mime_is_ws(uint8_t c)
     return c == ' ' || c == '\t';
 }
 
-static uint8_t mime_lower(uint8_t c)
-{
-    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-}
-
-/* Case-insensitive: is p[0..n) the NUL-terminated ASCII word w? */
-static int mime_eq(const uint8_t *p, size_t n, const char *w)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (w[i] == '\0' || mime_lower(p[i]) != (uint8_t)w[i])
-            return 0;
-    return w[n] == '\0';
-}
-
 /* ================================================================ arena */
 
 /* Header fields the summary keeps. A part's values sit back to back in
@@ -599,7 +584,7 @@ static void mime_fld_end(struct lwm_mime *m)
         uint8_t i;
         p->cte = CTE_OTHER;
         for (i = 0; i < 5; i++)
-            if (mime_eq(v, n, known[i]))
+            if (lwm_ieq_word(v, n, known[i]))
                 p->cte = (uint8_t)(CTE_7BIT + i);
         if (p->cte != CTE_OTHER)
             return; /* known ones need no string */
@@ -631,7 +616,7 @@ static void mime_name_end(struct lwm_mime *m)
     if (m->flags & MF_NAMELONG)
         return;
     for (t = T_CT; t < T_COUNT; t++)
-        if (mime_eq(m->name, n, mime_field_names[t])) {
+        if (lwm_ieq_word(m->name, n, mime_field_names[t])) {
             mime_fld_begin(m, t);
             return;
         }
@@ -672,7 +657,7 @@ static int mime_push_boundary(struct lwm_mime *m, uint16_t pi,
         return 0;
     while (mime_param_next(ct->params, ct->plen, &i, &a, &al, &val, &vl,
                            &quoted)) {
-        if (!mime_eq(a, al, "boundary"))
+        if (!lwm_ieq_word(a, al, "boundary"))
             continue;
         /* RFC 2046 bchars have no quoted-pairs; one with them is not
          * worth unescaping */
@@ -708,19 +693,19 @@ static void mime_hdr_done(struct lwm_mime *m, uint32_t body_off,
     m->state = S_BODY_BOL;
 
     mime_type_of(m, p, &ct);
-    if (mime_eq(ct.type, ct.tlen, "multipart")) {
+    if (lwm_ieq_word(ct.type, ct.tlen, "multipart")) {
         if (has_body && p->depth < LWM_MIME_MAX_DEPTH &&
             mime_push_boundary(m, pi, &ct)) {
             p->flags |= LWM_MIME_F_MULTIPART;
             p->enc = LWM_MIME_ENC_IDENTITY; /* parsed as it is */
-            if (mime_eq(ct.sub, ct.slen, "digest"))
+            if (lwm_ieq_word(ct.sub, ct.slen, "digest"))
                 p->flags |= PF_DIGEST;
             return;
         }
         p->flags |= LWM_MIME_F_OPAQUE;
-    } else if (mime_eq(ct.type, ct.tlen, "message") &&
-               (mime_eq(ct.sub, ct.slen, "rfc822") ||
-                mime_eq(ct.sub, ct.slen, "global"))) {
+    } else if (lwm_ieq_word(ct.type, ct.tlen, "message") &&
+               (lwm_ieq_word(ct.sub, ct.slen, "rfc822") ||
+                lwm_ieq_word(ct.sub, ct.slen, "global"))) {
         /* an encoded message is not parsed (nor by Dovecot) */
         if (has_body && p->enc == LWM_MIME_ENC_IDENTITY &&
             p->depth < LWM_MIME_MAX_DEPTH &&
@@ -730,7 +715,7 @@ static void mime_hdr_done(struct lwm_mime *m, uint32_t body_off,
             return;
         }
         p->flags |= LWM_MIME_F_OPAQUE;
-    } else if (mime_eq(ct.type, ct.tlen, "text")) {
+    } else if (lwm_ieq_word(ct.type, ct.tlen, "text")) {
         p->flags |= LWM_MIME_F_TEXT;
     }
     m->flags |= MF_LEAF;
@@ -1686,7 +1671,7 @@ static void mime_params(struct mime_rend *r, const uint8_t *p, size_t n,
     while (mime_param_next(p, n, &i, &a, &al, &val, &vl, &quoted)) {
         mime_puts(r->s, any ? " " : "(");
         any = 1;
-        if (mime_eq(a, al, "charset"))
+        if (lwm_ieq_word(a, al, "charset"))
             charset = 1;
         mime_str(r, a, 0, al, P_RAW);
         mime_puts(r->s, " ");
@@ -1805,10 +1790,10 @@ static void mime_part(struct mime_rend *r, uint16_t idx, int ext)
     }
     if (!msg && ((p->flags & (LWM_MIME_F_MULTIPART | LWM_MIME_F_MESSAGE |
                               LWM_MIME_F_OPAQUE)) ||
-                 mime_eq(ct.type, ct.tlen, "multipart") ||
-                 (mime_eq(ct.type, ct.tlen, "message") &&
-                  (mime_eq(ct.sub, ct.slen, "rfc822") ||
-                   mime_eq(ct.sub, ct.slen, "global"))) ||
+                 lwm_ieq_word(ct.type, ct.tlen, "multipart") ||
+                 (lwm_ieq_word(ct.type, ct.tlen, "message") &&
+                  (lwm_ieq_word(ct.sub, ct.slen, "rfc822") ||
+                   lwm_ieq_word(ct.sub, ct.slen, "global"))) ||
                  !mime_tok_ok(r, ct.type, ct.tlen) ||
                  !mime_tok_ok(r, ct.sub, ct.slen))) {
         /* never a multipart or message type without its structure */
@@ -1818,7 +1803,7 @@ static void mime_part(struct mime_rend *r, uint16_t idx, int ext)
         ct.sub = ao + 12;
         ct.slen = 12;
     }
-    text = !msg && mime_eq(ct.type, ct.tlen, "text");
+    text = !msg && lwm_ieq_word(ct.type, ct.tlen, "text");
 
     mime_puts(r->s, "(");
     mime_str(r, ct.type, 0, ct.tlen, P_RAW);
@@ -2256,7 +2241,7 @@ static int mime_hexval(uint8_t c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
-    c = mime_lower(c);
+    c = lwm_lower(c);
     if (c >= 'a' && c <= 'f')
         return c - 'a' + 10;
     return -1;

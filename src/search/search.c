@@ -124,11 +124,6 @@ static const char cs_latin1[4][13] = { "iso-8859-1", "iso-8859-15",
 
 /* ------------------------------------------------------------ helpers */
 
-static uint8_t search_lower(uint8_t c)
-{
-    return (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-}
-
 /*
  * Case folding for substring keys: ASCII letters, and in UTF-8 the Latin-1
  * capitals U+00C0..U+00DE (C3 80..C3 9E, but not the multiplication sign
@@ -160,7 +155,7 @@ static int32_t search_day_of(int64_t t)
 
 static int search_is_alpha(uint8_t c)
 {
-    c = search_lower(c);
+    c = lwm_lower(c);
     return c >= 'a' && c <= 'z';
 }
 
@@ -349,7 +344,7 @@ static void search_dec_flush(struct lwm_search_prog *p)
 
 static int search_hex(uint8_t c)
 {
-    c = search_lower(c);
+    c = lwm_lower(c);
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'a' && c <= 'f')
@@ -393,7 +388,7 @@ static void search_decode(struct lwm_search_prog *p, uint8_t c)
             break;
         for (k = 0; k < 4; k++)
             if (p->dn >= sizeof cs_latin1[k] ||
-                (uint8_t)cs_latin1[k][p->dn] != search_lower(c))
+                (uint8_t)cs_latin1[k][p->dn] != lwm_lower(c))
                 p->dcs &= (uint8_t)~(1u << k);
         p->dn++;
         return;
@@ -406,9 +401,9 @@ static void search_decode(struct lwm_search_prog *p, uint8_t c)
             break;
         return;
     case D_ENC:
-        if (search_lower(c) == 'b')
+        if (lwm_lower(c) == 'b')
             p->dcs |= DCS_B;
-        else if (search_lower(c) != 'q')
+        else if (lwm_lower(c) != 'q')
             break;
         p->dstate = D_ENC_Q;
         return;
@@ -610,7 +605,7 @@ static void search_name_byte(struct lwm_search_prog *p, uint8_t c)
 {
     uint32_t i = p->name_len;
     size_t k;
-    c = search_lower(c);
+    c = lwm_lower(c);
     for (k = 0; k < p->nneedles; k++) {
         struct lwm_search_needle *n = &p->needle[k];
         if (n->state == S_NAME &&
@@ -874,24 +869,10 @@ static const struct {
     { "\\DRAFT", LWM_FLAG_DRAFT },
 };
 
-/* Is p[0..len) the upper-case word w, ignoring case? */
-static int search_word_eq(const uint8_t *p, size_t len, const char *w)
-{
-    size_t i;
-    for (i = 0; i < len; i++) {
-        uint8_t c = p[i];
-        if (c >= 'a' && c <= 'z')
-            c = (uint8_t)(c - 32);
-        if (w[i] == 0 || (uint8_t)w[i] != c)
-            return 0;
-    }
-    return w[len] == 0;
-}
-
 static int search_atom_is(const uint8_t *buf, const struct lwm_tok *t,
                           const char *w)
 {
-    return t->type == LWM_TOK_ATOM && search_word_eq(buf + t->off, t->len, w);
+    return t->type == LWM_TOK_ATOM && lwm_ieq_word(buf + t->off, t->len, w);
 }
 
 static int search_is_string(const struct lwm_tok *t)
@@ -1002,7 +983,7 @@ static int search_needle(struct search_cc *cc, uint8_t where,
     else if (flen > 0)
         memcpy(p->arena + foff, fname, flen);
     for (i = 0; i < flen; i++)
-        p->arena[foff + i] = search_lower(p->arena[foff + i]);
+        p->arena[foff + i] = lwm_lower(p->arena[foff + i]);
 
     /* the folded string, then its KMP table: fail[i] is the length of
      * the longest proper prefix of s[0..i] that is also its suffix */
@@ -1067,7 +1048,7 @@ static int search_keyword(struct search_cc *cc, uint8_t op,
          * meaning; other system flags (\Recent) never match */
         for (i = 0; i < sizeof search_sysflags / sizeof search_sysflags[0];
              i++)
-            if (search_word_eq(s, t->len, search_sysflags[i].name))
+            if (lwm_ieq_word(s, t->len, search_sysflags[i].name))
                 return search_node(cc, op, search_sysflags[i].flag);
         return search_node(cc, op == OP_FLAG_SET ? OP_FALSE : OP_TRUE, 0);
     }
@@ -1136,7 +1117,7 @@ static int search_key(struct search_cc *cc, const struct lwm_tok *toks,
     if (search_is_digit(s[0]) || s[0] == '*' || s[0] == '$')
         return search_set(cc, OP_SEQ, t);
     for (j = 0; j < sizeof search_keys / sizeof search_keys[0]; j++)
-        if (search_word_eq(s, t->len, search_keys[j].name)) {
+        if (lwm_ieq_word(s, t->len, search_keys[j].name)) {
             k = &search_keys[j];
             break;
         }
@@ -1262,7 +1243,7 @@ static int search_charset(struct search_cc *cc, const struct lwm_tok *t)
     if (len <= 8) {
         search_str_copy(cc->buf, t, name);
         for (k = 0; k < 2; k++)
-            if (search_word_eq(name, len, ok[k]))
+            if (lwm_ieq_word(name, len, ok[k]))
                 return 0;
     }
     return search_fail(cc, LWM_SEARCH_ERR_CHARSET, "unsupported charset");

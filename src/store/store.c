@@ -1762,20 +1762,6 @@ void lwm_store_stats(struct lwm_store *s, struct lwm_store_stats *r)
 
 /* ================================================ public: names, users === */
 
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
-static int ieq(const char *a, const char *b, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
-            return 0;
-    return 1;
-}
-
 /* Validate a mailbox name and write its canonical form (INBOX upper-cased
  * when it is the first component) to out. */
 static int name_norm(const char *in, size_t len, char *out)
@@ -1794,7 +1780,7 @@ static int name_norm(const char *in, size_t len, char *out)
     }
     memcpy(out, in, len);
     out[len] = 0;
-    if (len >= 5 && ieq(in, "inbox", 5) && (len == 5 || in[5] == '/'))
+    if (len >= 5 && lwm_ieq(in, "inbox", 5) && (len == 5 || in[5] == '/'))
         memcpy(out, "INBOX", 5);
     return 0;
 }
@@ -2334,7 +2320,7 @@ int lwm_keyword(struct lwm_store *s, int m, const char *name, size_t len,
             return LWM_ERR_INVAL;
     mb = &s->mboxes[m];
     for (k = 0; k < mb->nkeywords; k++)
-        if (strlen(mb->keywords[k]) == len && ieq(mb->keywords[k], name, len))
+        if (strlen(mb->keywords[k]) == len && lwm_ieq(mb->keywords[k], name, len))
             return k;
     if (!create)
         return LWM_ERR_NOENT;

@@ -78,11 +78,6 @@ static int is_alnum(char c)
            (c >= '0' && c <= '9');
 }
 
-static char lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
 /* Length of h if it is a DNS host name we can put in a certificate
  * (letters, digits, '-' and '.'; labels of 1..63 bytes that neither start
  * nor end with '-'; the last label not all digits, so an IPv4 address is
@@ -122,14 +117,7 @@ static size_t host_len(const char *h)
 
 static int ends_with_local(const char *h, size_t n)
 {
-    static const char sfx[] = ".local";
-    size_t k = sizeof sfx - 1, i;
-    if (n <= k)
-        return 0;
-    for (i = 0; i < k; i++)
-        if (lower(h[n - k + i]) != sfx[i])
-            return 0;
-    return 1;
+    return n > 6 && lwm_ieq(h + n - 6, ".local", 6);
 }
 
 /* ------------------------------------------------------------ dates */

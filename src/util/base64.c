@@ -3,6 +3,9 @@
  */
 #include "util/lwm_util.h"
 
+const char lwm_base64_digits[65] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 int lwm_base64_value(uint8_t c)
 {
     if (c >= 'A' && c <= 'Z')

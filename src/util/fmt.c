@@ -1,7 +1,8 @@
 /*
- * lwmail - decimal numbers and a small printf (see lwm_util.h): every
- * response line, tagged response and log line of the core goes through
- * lwm_vfmt, instead of each writer gluing its pieces with calls of its own.
+ * lwmail - string helpers: case-insensitive comparison, string tables,
+ * decimal numbers and a small printf (see lwm_util.h). Every response
+ * line, tagged response and log line of the core goes through lwm_vfmt,
+ * instead of each writer gluing its pieces with calls of its own.
  */
 #include "util/lwm_util.h"
 
@@ -12,6 +13,21 @@ char *lwm_utoa(uint64_t v, char *end)
         v /= 10;
     } while (v);
     return end;
+}
+
+int lwm_ieq(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = a, *y = b;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (lwm_lower(x[i]) != lwm_lower(y[i]))
+            return 0;
+    return 1;
+}
+
+int lwm_ieq_word(const void *p, size_t n, const char *w)
+{
+    return strlen(w) == n && lwm_ieq(p, w, n);
 }
 
 const char *lwm_str_at(const char *list, size_t i)

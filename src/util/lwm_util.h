@@ -75,6 +75,18 @@ static inline uint32_t lwm_align_up(uint32_t v, uint32_t a)
  *  bytes of room suffice); returns where they start. */
 char *lwm_utoa(uint64_t v, char *end);
 
+/** ASCII lower case */
+static inline uint8_t lwm_lower(uint8_t c)
+{
+    return (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+/** Are a[0..n) and b[0..n) equal, ASCII letters folded? */
+int lwm_ieq(const void *a, const void *b, size_t n);
+
+/** Is p[0..n) the NUL-terminated word w, ASCII letters folded? */
+int lwm_ieq_word(const void *p, size_t n, const char *w);
+
 /** The i-th string of a list of NUL-terminated strings stored back to
  *  back (a string table without a pointer per entry). */
 const char *lwm_str_at(const char *list, size_t i);
@@ -112,6 +124,9 @@ extern const char lwm_month_names[];
  *  crc = 0; chain calls by passing the previous result. The standard check
  *  value: lwm_crc32c(0, "123456789", 9) == 0xE3069283. */
 uint32_t lwm_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/** The base64 digits (RFC 4648 standard alphabet), by value */
+extern const char lwm_base64_digits[65];
 
 /** Value of a base64 digit (RFC 4648 standard alphabet), or -1. */
 int lwm_base64_value(uint8_t c);
