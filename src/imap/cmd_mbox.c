@@ -383,7 +383,7 @@ int cmd_subscribe(struct imap_sess *s)
 
 /* STATUS items: bit i of the mask is the i-th name */
 static const char sta_names[] =
-    "MESSAGES\0UIDNEXT\0UIDVALIDITY\0UNSEEN\0RECENT\0SIZE\0DELETED";
+    "MESSAGES\0UIDNEXT\0UIDVALIDITY\0UNSEEN\0RECENT\0SIZE\0DELETED\0";
 #define STA_COUNT 7
 
 /* The STATUS item list at token t (a LIST); 0 if malformed */
@@ -395,11 +395,8 @@ static int status_items(struct imap_sess *s, uint32_t t, uint32_t *end)
         return 0;
     last = s->toks[t].len;
     for (i = t + 1; i < last; i++) {
-        int j;
-        for (j = 0; j < STA_COUNT; j++)
-            if (tok_is(s, &s->toks[i], lwm_str_at(sta_names, (size_t)j)))
-                break;
-        if (j == STA_COUNT)
+        int j = tok_which(s, &s->toks[i], sta_names);
+        if (j < 0)
             return 0;
         bits |= 1 << j;
     }
@@ -598,16 +595,14 @@ int cmd_list(struct imap_sess *s)
     if (!lsub && n && s->toks[0].type == LWM_TOK_LIST) {
         uint32_t i, end = s->toks[0].len;
         for (i = 1; i < end; i++) {
-            if (tok_is(s, &s->toks[i], "SUBSCRIBED"))
-                s->u.ls.sel_sub = 1;
-            else if (tok_is(s, &s->toks[i], "SPECIAL-USE"))
-                s->u.ls.sel_special = 1;
-            else if (tok_is(s, &s->toks[i], "RECURSIVEMATCH"))
-                ;
-            else if (tok_is(s, &s->toks[i], "REMOTE"))
-                ;
-            else
+            int w = tok_which(s, &s->toks[i], "SUBSCRIBED\0SPECIAL-USE\0"
+                                              "RECURSIVEMATCH\0REMOTE\0");
+            if (w < 0)
                 return resp_bad(s, "Unknown LIST selection option");
+            if (w == 0)
+                s->u.ls.sel_sub = 1;
+            if (w == 1)
+                s->u.ls.sel_special = 1;
         }
         t = end + 1;
     }
@@ -639,21 +634,20 @@ int cmd_list(struct imap_sess *s)
             return resp_bad(s, "Unexpected LIST arguments");
         end = s->toks[t + 1].len;
         for (i = t + 2; i < end; i++) {
-            if (tok_is(s, &s->toks[i], "SUBSCRIBED")) {
+            /* CHILDREN and SPECIAL-USE are always returned */
+            int w = tok_which(s, &s->toks[i], "SUBSCRIBED\0CHILDREN\0"
+                                              "SPECIAL-USE\0STATUS\0");
+            if (w < 0)
+                return resp_bad(s, "Unknown LIST return option");
+            if (w == 0)
                 s->u.ls.ret_sub = 1;
-            } else if (tok_is(s, &s->toks[i], "CHILDREN")) {
-                s->u.ls.ret_children = 1;
-            } else if (tok_is(s, &s->toks[i], "SPECIAL-USE")) {
-                s->u.ls.ret_special = 1;
-            } else if (tok_is(s, &s->toks[i], "STATUS")) {
+            if (w == 3) {
                 uint32_t e2;
                 if (!status_items(s, i + 1, &e2))
                     return resp_bad(s, "Invalid STATUS items");
                 s->u.ls.ret_status = 1;
                 s->u.ls.status_tok = (uint16_t)(i + 1);
                 i = e2 - 1;
-            } else {
-                return resp_bad(s, "Unknown LIST return option");
             }
         }
         if (end + 1 != n)

@@ -16,18 +16,16 @@ static uint32_t arg0(struct imap_sess *s)
 
 int cmd_uid(struct imap_sess *s)
 {
-    static const struct { const char *n; cmd_fn fn; } subs[] = {
-        { "FETCH", cmd_fetch }, { "STORE", cmd_store },
-        { "SEARCH", cmd_search }, { "COPY", cmd_copy },
-        { "MOVE", cmd_copy }, { "EXPUNGE", cmd_expunge },
-    };
-    size_t i;
+    static const cmd_fn fn[] = { cmd_fetch, cmd_store, cmd_search,
+                                 cmd_copy, cmd_copy, cmd_expunge };
+    int i;
     if (s->cmd.ntoks < 1)
         return resp_bad(s, "UID needs a command");
-    for (i = 0; i < sizeof subs / sizeof subs[0]; i++)
-        if (tok_is(s, &s->toks[0], subs[i].n))
-            return subs[i].fn(s);
-    return resp_bad(s, "Unknown UID command");
+    i = tok_which(s, &s->toks[0], "FETCH\0STORE\0SEARCH\0COPY\0MOVE\0"
+                                  "EXPUNGE\0");
+    if (i < 0)
+        return resp_bad(s, "Unknown UID command");
+    return fn[i](s);
 }
 
 /* Is the (UID) sub-command name word? */

@@ -862,20 +862,20 @@ int cmd_fetch(struct imap_sess *s)
         if (!f->natts)
             return resp_bad(s, "Empty fetch attribute list");
     } else {
-        const struct lwm_tok *t = &s->toks[a + 1];
+        /* the macros: FAST, ALL (FAST and ENVELOPE), FULL (ALL and BODY) */
+        int w = tok_which(s, &s->toks[a + 1], "FAST\0ALL\0FULL\0");
         if (n != a + 2)
             return resp_bad(s, "Unexpected FETCH arguments");
-        if (tok_is(s, t, "ALL") || tok_is(s, t, "FAST") ||
-            tok_is(s, t, "FULL")) {
+        if (w >= 0) {
             add_att(s, FA_FLAGS);
             add_att(s, FA_INTERNALDATE);
             add_att(s, FA_SIZE);
-            if (!tok_is(s, t, "FAST"))
+            if (w >= 1)
                 add_att(s, FA_ENVELOPE);
-            if (tok_is(s, t, "FULL"))
+            if (w == 2)
                 add_att(s, FA_BODY);
         } else {
-            r = parse_att(s, t, &f->atts[0]);
+            r = parse_att(s, &s->toks[a + 1], &f->atts[0]);
             if (r == -2)
                 return resp_bad(s, "[LIMIT] Section too long");
             if (r < 0)

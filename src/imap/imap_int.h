@@ -206,10 +206,7 @@ struct imap_sess {
             uint16_t status_tok;
             uint8_t sel_sub;     /* SELECT (SUBSCRIBED) */
             uint8_t ret_sub;
-            uint8_t ret_children;
-            uint8_t ret_special;
             uint8_t sel_special;
-            uint8_t nonexistent_done;
             uint16_t pat_tok, npat;
             char ref[LWM_MBOX_NAME_MAX + 1];
         } ls;
@@ -323,6 +320,10 @@ int tok_string(struct imap_sess *s, const struct lwm_tok *t, char *out,
                size_t cap);
 /** Token t is an atom equal (case-insensitively) to word */
 int tok_is(struct imap_sess *s, const struct lwm_tok *t, const char *word);
+/** Which of words (back to back, each NUL-terminated, ending with an empty
+ *  one: "A\0B\0") token t is, as tok_is; -1 if none */
+int tok_which(struct imap_sess *s, const struct lwm_tok *t,
+              const char *words);
 /** A mailbox name argument: string value, decoded from modified UTF-7 for
  *  IMAP4rev1 clients. Returns the UTF-8 length or < 0. */
 int tok_mbox(struct imap_sess *s, const struct lwm_tok *t, char *out,

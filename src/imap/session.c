@@ -126,31 +126,25 @@ void out_mbox(struct imap_sess *s, const char *name)
     out_astring(s, (const uint8_t *)enc, (size_t)n);
 }
 
+/* The system flags by bit (LWM_FLAG_SEEN ... LWM_FLAG_DRAFT) */
+static const char sys_flags[] =
+    "\\Seen\0\\Answered\0\\Flagged\0\\Deleted\0\\Draft\0";
+
 void out_flags(struct imap_sess *s, int mbox, uint32_t flags)
 {
-    static const char *const sys[] = { "\\Seen", "\\Answered", "\\Flagged",
-                                       "\\Deleted", "\\Draft" };
-    int i, first = 1;
+    const char *sep = "";
+    int i;
     out_raw(s, "(", 1);
-    for (i = 0; i < 5; i++) {
-        if (flags & (1u << i)) {
-            if (!first)
-                out_raw(s, " ", 1);
-            out_str(s, sys[i]);
-            first = 0;
-        }
-    }
-    for (i = 0; i < LWM_KEYWORDS_MAX; i++) {
-        const char *kw;
-        if (!(flags & LWM_FLAG_KEYWORD(i)))
+    for (i = 0; i < 5 + LWM_KEYWORDS_MAX; i++) {
+        const char *name;
+        if (!(flags >> i & 1u))
             continue;
-        kw = lwm_keyword_name(sess_srv(s)->store, mbox, i);
-        if (!kw)
+        name = i < 5 ? lwm_str_at(sys_flags, (size_t)i)
+                     : lwm_keyword_name(sess_srv(s)->store, mbox, i - 5);
+        if (!name)
             continue;
-        if (!first)
-            out_raw(s, " ", 1);
-        out_str(s, kw);
-        first = 0;
+        out_fmt(s, "%s%s", sep, name);
+        sep = " ";
     }
     out_raw(s, ")", 1);
 }
@@ -247,6 +241,16 @@ int tok_is(struct imap_sess *s, const struct lwm_tok *t, const char *word)
            lwm_ieq(sess_rx(s) + t->off, word, n);
 }
 
+int tok_which(struct imap_sess *s, const struct lwm_tok *t,
+              const char *words)
+{
+    int i;
+    for (i = 0; *words; i++, words += strlen(words) + 1)
+        if (tok_is(s, t, words))
+            return i;
+    return -1;
+}
+
 int tok_mbox(struct imap_sess *s, const struct lwm_tok *t, char *out,
              size_t cap)
 {
@@ -271,24 +275,19 @@ int tok_mbox(struct imap_sess *s, const struct lwm_tok *t, char *out,
 int parse_flags(struct imap_sess *s, int mbox, const struct lwm_tok *t,
                 size_t ntoks, uint32_t *flags, int create)
 {
-    static const char *const sys[] = { "\\Seen", "\\Answered", "\\Flagged",
-                                       "\\Deleted", "\\Draft" };
     struct lwm_store *st = sess_srv(s)->store;
     size_t i;
     *flags = 0;
     for (i = 0; i < ntoks; i++) {
         const uint8_t *p = sess_rx(s) + t[i].off;
-        int j, found = 0;
+        int j;
         if (t[i].type != LWM_TOK_ATOM)
             return -1;
-        for (j = 0; j < 5; j++) {
-            if (tok_is(s, &t[i], sys[j])) {
-                *flags |= 1u << j;
-                found = 1;
-            }
-        }
-        if (found)
+        j = tok_which(s, &t[i], sys_flags);
+        if (j >= 0) {
+            *flags |= 1u << j;
             continue;
+        }
         if (tok_is(s, &t[i], "\\Recent"))
             continue;           /* not tracked; RFC: ignore it on STORE */
         if (p[0] == '\\')
