@@ -67,15 +67,14 @@ int cmd_capability(struct imap_sess *s)
     if (s->cmd.ntoks)
         return resp_bad(s, "CAPABILITY takes no arguments");
     out_fmt(s, "* CAPABILITY %s\r\n", capability_string(s));
-    return resp_ok(s, "CAPABILITY completed");
+    return resp_done(s);
 }
 
 int cmd_noop(struct imap_sess *s)
 {
     if (s->cmd.ntoks)
         return resp_bad(s, "No arguments expected");
-    return resp_ok(s, cmd_is(s, "CHECK") ? "CHECK completed"
-                                        : "NOOP completed");
+    return resp_done(s);
 }
 
 int cmd_logout(struct imap_sess *s)
@@ -84,7 +83,7 @@ int cmd_logout(struct imap_sess *s)
         return resp_bad(s, "LOGOUT takes no arguments");
     out_str(s, "* BYE Logging out\r\n");
     s->state = SS_LOGOUT;
-    return resp_ok(s, "LOGOUT completed");
+    return resp_done(s);
 }
 
 int cmd_id(struct imap_sess *s)
@@ -108,7 +107,7 @@ int cmd_id(struct imap_sess *s)
     }
     out_str(s, "* ID (\"name\" \"lwmail\" \"version\" \"" LWM_VERSION
                "\")\r\n");
-    return resp_ok(s, "ID completed");
+    return resp_done(s);
 }
 
 /* ------------------------------------------------------------ login
@@ -341,7 +340,7 @@ int cmd_enable(struct imap_sess *s)
         }
     }
     out_str(s, any ? "* ENABLED IMAP4rev2\r\n" : "* ENABLED\r\n");
-    return resp_ok(s, "ENABLE completed");
+    return resp_done(s);
 }
 
 int cmd_namespace(struct imap_sess *s)
@@ -349,7 +348,7 @@ int cmd_namespace(struct imap_sess *s)
     if (s->cmd.ntoks)
         return resp_bad(s, "NAMESPACE takes no arguments");
     out_str(s, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
-    return resp_ok(s, "NAMESPACE completed");
+    return resp_done(s);
 }
 
 int cmd_idle(struct imap_sess *s)

@@ -215,9 +215,9 @@ static int expunge_step(struct imap_sess *s)
         if (s->u.st.silent) {           /* CLOSE */
             view_close(s);
             s->state = SS_AUTH;
-            return resp_ok(s, "CLOSE completed");
+            return resp_done(s);
         }
-        return resp_ok(s, "EXPUNGE completed");
+        return resp_done(s);
     }
     r = lwm_expunge(srv->store, s->view.mbox, srv->batch, n);
     if (r < 0)
@@ -248,11 +248,9 @@ int cmd_close(struct imap_sess *s)
     if (s->cmd.ntoks)
         return resp_bad(s, "No arguments expected");
     if (cmd_is(s, "UNSELECT") || s->view.readonly) {
-        int unselect = cmd_is(s, "UNSELECT");
         view_close(s);
         s->state = SS_AUTH;
-        return resp_ok(s, unselect ? "UNSELECT completed"
-                                   : "CLOSE completed");
+        return resp_done(s);
     }
     return start_expunge(s, -1, 1);
 }
@@ -298,7 +296,7 @@ int cmd_create(struct imap_sess *s)
             return resp_no(s, "[CANNOT] Invalid mailbox name");
         return resp_store_err(s, r, "CREATE failed");
     }
-    return resp_ok(s, "CREATE completed");
+    return resp_done(s);
 }
 
 int cmd_delete(struct imap_sess *s)
@@ -329,7 +327,7 @@ int cmd_delete(struct imap_sess *s)
     if (r < 0)
         return resp_store_err(s, r, "DELETE failed");
     srv_mbox_gone(srv, m);
-    return resp_ok(s, "DELETE completed");
+    return resp_done(s);
 }
 
 int cmd_rename(struct imap_sess *s)
@@ -360,7 +358,7 @@ int cmd_rename(struct imap_sess *s)
      * session with INBOX open hears that all of them were expunged */
     if (fl == 5 && m == lwm_mbox_find(srv->store, s->user, "INBOX", 5))
         srv_all_expunged(srv, m, 1);
-    return resp_ok(s, "RENAME completed");
+    return resp_done(s);
 }
 
 int cmd_subscribe(struct imap_sess *s)
@@ -375,8 +373,7 @@ int cmd_subscribe(struct imap_sess *s)
     if (r < 0 && !(r == LWM_ERR_NOENT && !on))
         return resp_store_err(s, r, on ? "SUBSCRIBE failed"
                                        : "UNSUBSCRIBE failed");
-    return resp_ok(s, on ? "SUBSCRIBE completed"
-                         : "UNSUBSCRIBE completed");
+    return resp_done(s);
 }
 
 /* ------------------------------------------------------------ STATUS */
@@ -449,7 +446,7 @@ int cmd_status(struct imap_sess *s)
             return resp_no(s, "[CANNOT] Mailbox has no status");
     }
     out_status(s, m, bits);
-    return resp_ok(s, "STATUS completed");
+    return resp_done(s);
 }
 
 /* ------------------------------------------------------------ LIST */
@@ -554,8 +551,7 @@ static int list_step(struct imap_sess *s)
         int match = 0;
         m = lwm_mbox_next(st, s->user, s->u.ls.prev);
         if (m < 0)
-            return resp_ok(s, s->u.ls.lsub ? "LSUB completed"
-                                           : "LIST completed");
+            return resp_done(s);
         s->u.ls.prev = m;
         if (lwm_mbox_info(st, m, &mi) < 0)
             continue;
@@ -656,8 +652,7 @@ int cmd_list(struct imap_sess *s)
     /* LIST "" "": the hierarchy delimiter and root */
     if (s->u.ls.npat == 1 && s->toks[s->u.ls.pat_tok].len == 0) {
         out_fmt(s, "* %s (\\Noselect) \"/\" \"\"\r\n", lsub ? "LSUB" : "LIST");
-        return resp_ok(s, lsub ? "LSUB completed"
-                               : "LIST completed");
+        return resp_done(s);
     }
     s->step = list_step;
     return STEP_MORE;

@@ -75,7 +75,7 @@ static int store_step(struct imap_sess *s)
             srv->batch[n++] = e->uid;
         }
         if (n == 0)
-            return resp_ok(s, "STORE completed");
+            return resp_done(s);
         lwm_mbox_info(srv->store, s->view.mbox, &mi);
         before = mi.highestmodseq;
         r = lwm_store_flags(srv->store, s->view.mbox, srv->batch, n,
@@ -291,7 +291,7 @@ static int copy_step(struct imap_sess *s)
             copyuid(s, cu, sizeof cu);
             return resp_fmt(s, "OK %s COPY completed", cu);
         }
-        return resp_ok(s, s->u.st.move ? "MOVE completed" : "COPY completed");
+        return resp_done(s);
     }
     r = lwm_copy(srv->store, s->view.mbox, s->u.st.dst, srv->batch, n,
                  s->u.st.move, &count);
@@ -358,7 +358,7 @@ int cmd_copy(struct imap_sess *s)
             return resp_no(s, "[LIMIT] Too many ranges for MOVE "
                               "by sequence numbers; use UID MOVE");
         if (!s->u.st.nur)
-            return resp_ok(s, "MOVE completed");
+            return resp_done(s);
     }
     s->step = copy_step;
     return STEP_MORE;

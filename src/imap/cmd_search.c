@@ -164,7 +164,7 @@ static int search_end(struct imap_sess *s)
             out_fmt(s, " COUNT %u", s->u.se.count);
         out_str(s, "\r\n");
     }
-    return resp_ok(s, "SEARCH completed");
+    return resp_done(s);
 }
 
 static int search_step(struct imap_sess *s)

@@ -799,7 +799,7 @@ static int fetch_step(struct imap_sess *s)
         if (!f->in_msg) {
             int r = next_message(s);
             if (r == 0)
-                return resp_ok(s, "FETCH completed");
+                return resp_done(s);
             if (r < 0)
                 continue;       /* unreadable: skip it */
             if (!binary_decodable(s))

@@ -305,6 +305,9 @@ int resp_ok(struct imap_sess *s, const char *text);
 int resp_no(struct imap_sess *s, const char *text);
 int resp_bad(struct imap_sess *s, const char *text);
 int resp_fmt(struct imap_sess *s, const char *fmt, ...);
+/** "OK <command> completed", the command's name (after UID: the
+ *  sub-command's) upper-cased */
+int resp_done(struct imap_sess *s);
 /** String value as atom, quoted string or literal */
 void out_astring(struct imap_sess *s, const uint8_t *p, size_t n);
 void out_quoted(struct imap_sess *s, const uint8_t *p, size_t n);

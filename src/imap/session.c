@@ -198,6 +198,22 @@ int resp_bad(struct imap_sess *s, const char *text)
     return resp_fmt(s, "BAD %s", text);
 }
 
+int resp_done(struct imap_sess *s)
+{
+    const uint8_t *p = sess_rx(s) + s->cmd.name_off;
+    size_t n = s->cmd.name_len, i;
+    char name[16];
+    if (cmd_is(s, "UID")) {
+        p = sess_rx(s) + s->toks[0].off;
+        n = s->toks[0].len;
+    }
+    if (n > sizeof name)
+        n = sizeof name;        /* names are known commands: never */
+    for (i = 0; i < n; i++)
+        name[i] = (char)(p[i] >= 'a' && p[i] <= 'z' ? p[i] - 32 : p[i]);
+    return resp_fmt(s, "OK %b completed", name, n);
+}
+
 int resp_store_err(struct imap_sess *s, int err, const char *what)
 {
     /* the RFC 5530 response code of each error, in the same order */
