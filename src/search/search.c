@@ -816,58 +816,59 @@ enum {
 };
 
 struct search_key {
-    char name[11];
     uint8_t kind, op, arg;
 };
 
-static const char hfields[5][8] = { "bcc", "cc", "from", "subject", "to" };
+static const char hfields[] = "bcc\0cc\0from\0subject\0to";
+
+/* The keys' names, back to back, and their definitions in the same order */
+static const char search_key_names[] =
+    "ALL\0ANSWERED\0BCC\0BEFORE\0BODY\0CC\0DELETED\0DRAFT\0FLAGGED\0FROM\0"
+    "HEADER\0KEYWORD\0LARGER\0NEW\0NOT\0OLD\0ON\0OR\0RECENT\0SEEN\0"
+    "SENTBEFORE\0SENTON\0SENTSINCE\0SINCE\0SMALLER\0SUBJECT\0TEXT\0TO\0"
+    "UID\0UNANSWERED\0UNDELETED\0UNDRAFT\0UNFLAGGED\0UNKEYWORD\0UNSEEN\0";
 
 static const struct search_key search_keys[] = {
-    { "ALL", K_CONST, OP_TRUE, 0 },
-    { "ANSWERED", K_FLAG, OP_FLAG_SET, LWM_FLAG_ANSWERED },
-    { "BCC", K_FIELD, OP_NEEDLE, 0 },
-    { "BEFORE", K_DATE, OP_BEFORE, 0 },
-    { "BODY", K_TEXT, OP_NEEDLE, W_BODY },
-    { "CC", K_FIELD, OP_NEEDLE, 1 },
-    { "DELETED", K_FLAG, OP_FLAG_SET, LWM_FLAG_DELETED },
-    { "DRAFT", K_FLAG, OP_FLAG_SET, LWM_FLAG_DRAFT },
-    { "FLAGGED", K_FLAG, OP_FLAG_SET, LWM_FLAG_FLAGGED },
-    { "FROM", K_FIELD, OP_NEEDLE, 2 },
-    { "HEADER", K_HEADER, OP_NEEDLE, 0 },
-    { "KEYWORD", K_KEYWORD, OP_FLAG_SET, 0 },
-    { "LARGER", K_NUMBER, OP_LARGER, 0 },
-    { "NEW", K_CONST, OP_FALSE, 0 },        /* RECENT UNSEEN: no \Recent */
-    { "NOT", K_NOT, OP_NOT, 0 },
-    { "OLD", K_CONST, OP_TRUE, 0 },         /* NOT RECENT */
-    { "ON", K_DATE, OP_ON, 0 },
-    { "OR", K_OR, OP_OR, 0 },
-    { "RECENT", K_CONST, OP_FALSE, 0 },
-    { "SEEN", K_FLAG, OP_FLAG_SET, LWM_FLAG_SEEN },
-    { "SENTBEFORE", K_DATE, OP_SENTBEFORE, 0 },
-    { "SENTON", K_DATE, OP_SENTON, 0 },
-    { "SENTSINCE", K_DATE, OP_SENTSINCE, 0 },
-    { "SINCE", K_DATE, OP_SINCE, 0 },
-    { "SMALLER", K_NUMBER, OP_SMALLER, 0 },
-    { "SUBJECT", K_FIELD, OP_NEEDLE, 3 },
-    { "TEXT", K_TEXT, OP_NEEDLE, W_TEXT },
-    { "TO", K_FIELD, OP_NEEDLE, 4 },
-    { "UID", K_UID, OP_UID, 0 },
-    { "UNANSWERED", K_FLAG, OP_FLAG_CLEAR, LWM_FLAG_ANSWERED },
-    { "UNDELETED", K_FLAG, OP_FLAG_CLEAR, LWM_FLAG_DELETED },
-    { "UNDRAFT", K_FLAG, OP_FLAG_CLEAR, LWM_FLAG_DRAFT },
-    { "UNFLAGGED", K_FLAG, OP_FLAG_CLEAR, LWM_FLAG_FLAGGED },
-    { "UNKEYWORD", K_KEYWORD, OP_FLAG_CLEAR, 0 },
-    { "UNSEEN", K_FLAG, OP_FLAG_CLEAR, LWM_FLAG_SEEN },
+    { K_CONST, OP_TRUE, 0 },                    /* ALL */
+    { K_FLAG, OP_FLAG_SET, LWM_FLAG_ANSWERED },
+    { K_FIELD, OP_NEEDLE, 0 },                  /* BCC */
+    { K_DATE, OP_BEFORE, 0 },
+    { K_TEXT, OP_NEEDLE, W_BODY },              /* BODY */
+    { K_FIELD, OP_NEEDLE, 1 },                  /* CC */
+    { K_FLAG, OP_FLAG_SET, LWM_FLAG_DELETED },
+    { K_FLAG, OP_FLAG_SET, LWM_FLAG_DRAFT },
+    { K_FLAG, OP_FLAG_SET, LWM_FLAG_FLAGGED },
+    { K_FIELD, OP_NEEDLE, 2 },                  /* FROM */
+    { K_HEADER, OP_NEEDLE, 0 },
+    { K_KEYWORD, OP_FLAG_SET, 0 },
+    { K_NUMBER, OP_LARGER, 0 },
+    { K_CONST, OP_FALSE, 0 },           /* NEW: RECENT UNSEEN, no \Recent */
+    { K_NOT, OP_NOT, 0 },
+    { K_CONST, OP_TRUE, 0 },                    /* OLD: NOT RECENT */
+    { K_DATE, OP_ON, 0 },
+    { K_OR, OP_OR, 0 },
+    { K_CONST, OP_FALSE, 0 },                   /* RECENT */
+    { K_FLAG, OP_FLAG_SET, LWM_FLAG_SEEN },
+    { K_DATE, OP_SENTBEFORE, 0 },
+    { K_DATE, OP_SENTON, 0 },
+    { K_DATE, OP_SENTSINCE, 0 },
+    { K_DATE, OP_SINCE, 0 },
+    { K_NUMBER, OP_SMALLER, 0 },
+    { K_FIELD, OP_NEEDLE, 3 },                  /* SUBJECT */
+    { K_TEXT, OP_NEEDLE, W_TEXT },              /* TEXT */
+    { K_FIELD, OP_NEEDLE, 4 },                  /* TO */
+    { K_UID, OP_UID, 0 },
+    { K_FLAG, OP_FLAG_CLEAR, LWM_FLAG_ANSWERED },
+    { K_FLAG, OP_FLAG_CLEAR, LWM_FLAG_DELETED },
+    { K_FLAG, OP_FLAG_CLEAR, LWM_FLAG_DRAFT },
+    { K_FLAG, OP_FLAG_CLEAR, LWM_FLAG_FLAGGED },
+    { K_KEYWORD, OP_FLAG_CLEAR, 0 },
+    { K_FLAG, OP_FLAG_CLEAR, LWM_FLAG_SEEN },
 };
 
-static const struct {
-    char name[10];
-    uint8_t flag;
-} search_sysflags[] = {
-    { "\\SEEN", LWM_FLAG_SEEN },       { "\\ANSWERED", LWM_FLAG_ANSWERED },
-    { "\\FLAGGED", LWM_FLAG_FLAGGED }, { "\\DELETED", LWM_FLAG_DELETED },
-    { "\\DRAFT", LWM_FLAG_DRAFT },
-};
+/* The system flags by bit (LWM_FLAG_SEEN ... LWM_FLAG_DRAFT) */
+static const char search_sysflags[] =
+    "\\SEEN\0\\ANSWERED\0\\FLAGGED\0\\DELETED\0\\DRAFT\0";
 
 static int search_atom_is(const uint8_t *buf, const struct lwm_tok *t,
                           const char *w)
@@ -1046,10 +1047,9 @@ static int search_keyword(struct search_cc *cc, uint8_t op,
     if (s[0] == '\\') {
         /* not a flag-keyword, but "KEYWORD \Seen" has an obvious
          * meaning; other system flags (\Recent) never match */
-        for (i = 0; i < sizeof search_sysflags / sizeof search_sysflags[0];
-             i++)
-            if (lwm_ieq_word(s, t->len, search_sysflags[i].name))
-                return search_node(cc, op, search_sysflags[i].flag);
+        for (i = 0; i < 5; i++)
+            if (lwm_ieq_word(s, t->len, lwm_str_at(search_sysflags, i)))
+                return search_node(cc, op, 1u << i);
         return search_node(cc, op == OP_FLAG_SET ? OP_FALSE : OP_TRUE, 0);
     }
     idx = kw ? kw(kw_ctx, s, t->len) : -1;
@@ -1108,6 +1108,7 @@ static int search_key(struct search_cc *cc, const struct lwm_tok *toks,
     const struct lwm_tok *t = &toks[*i], *a = NULL, *b = NULL;
     const uint8_t *s = cc->buf + t->off;
     const struct search_key *k = NULL;
+    const char *name;
     size_t j, nargs;
 
     if (t->type != LWM_TOK_ATOM || t->len == 0)
@@ -1116,8 +1117,9 @@ static int search_key(struct search_cc *cc, const struct lwm_tok *toks,
     (*i)++;
     if (search_is_digit(s[0]) || s[0] == '*' || s[0] == '$')
         return search_set(cc, OP_SEQ, t);
-    for (j = 0; j < sizeof search_keys / sizeof search_keys[0]; j++)
-        if (lwm_ieq_word(s, t->len, search_keys[j].name)) {
+    for (j = 0, name = search_key_names; *name;
+         j++, name += strlen(name) + 1)
+        if (lwm_ieq_word(s, t->len, name)) {
             k = &search_keys[j];
             break;
         }
@@ -1145,8 +1147,9 @@ static int search_key(struct search_cc *cc, const struct lwm_tok *toks,
     case K_FLAG:
         return search_node(cc, k->op, k->arg);
     case K_FIELD:
-        return search_needle(cc, W_HEADER, (const uint8_t *)hfields[k->arg],
-                             strlen(hfields[k->arg]), NULL, a);
+        name = lwm_str_at(hfields, k->arg);
+        return search_needle(cc, W_HEADER, (const uint8_t *)name,
+                             strlen(name), NULL, a);
     case K_HEADER:
         return search_needle(cc, W_HEADER, NULL, 0, a, b);
     case K_TEXT:
@@ -1202,11 +1205,8 @@ static void search_open(struct search_cc *cc, int idx, uint32_t need)
 static int search_return(struct search_cc *cc, const struct lwm_tok *toks,
                          size_t ntoks, size_t *i)
 {
-    static const char opts[5][6] = { "MIN", "MAX", "ALL", "COUNT", "SAVE" };
-    static const uint8_t bits[5] = { LWM_SEARCH_RET_MIN, LWM_SEARCH_RET_MAX,
-                                     LWM_SEARCH_RET_ALL,
-                                     LWM_SEARCH_RET_COUNT,
-                                     LWM_SEARCH_RET_SAVE };
+    /* bit k of the options is the k-th name (LWM_SEARCH_RET_MIN...) */
+    static const char opts[] = "MIN\0MAX\0ALL\0COUNT\0SAVE";
     uint8_t ret = LWM_SEARCH_RET_ESEARCH;
     size_t k;
     if (*i >= ntoks || toks[*i].type != LWM_TOK_LIST)
@@ -1214,12 +1214,12 @@ static int search_return(struct search_cc *cc, const struct lwm_tok *toks,
                            "RETURN needs a list of options");
     for ((*i)++; *i < ntoks && toks[*i].type != LWM_TOK_LIST_END; (*i)++) {
         for (k = 0; k < 5; k++)
-            if (search_atom_is(cc->buf, &toks[*i], opts[k]))
+            if (search_atom_is(cc->buf, &toks[*i], lwm_str_at(opts, k)))
                 break;
         if (k == 5)
             return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
                                "unknown RETURN option");
-        ret |= bits[k];
+        ret |= (uint8_t)(1u << k);
     }
     if (*i >= ntoks)
         return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
