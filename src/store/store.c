@@ -2722,6 +2722,14 @@ int lwm_store_flags(struct lwm_store *s, int m, const uint32_t *uids,
     return (int)changed;
 }
 
+/* uids == NULL means "every message of m" (RENAME INBOX moves them all):
+ * the i-th of the n */
+static uint32_t uid_at(struct lwm_store *s, int m, const uint32_t *uids,
+                       uint32_t i)
+{
+    return uids ? uids[i] : s->msgs[s->mboxes[m].first + i].uid;
+}
+
 /* Write EXPUNGE records for the present uids of slot m (count known). */
 static int rec_expunge_uids(struct lwm_store *s, int m, const uint32_t *uids,
                             uint32_t n, uint32_t count, uint32_t ms,
@@ -2731,10 +2739,11 @@ static int rec_expunge_uids(struct lwm_store *s, int m, const uint32_t *uids,
     uint32_t i, k = 0, left = count;
     int found, err;
     for (i = 0; i < n && left; i++) {
-        idx_lower(s, m, uids[i], &found);
+        uint32_t uid = uid_at(s, m, uids, i);
+        idx_lower(s, m, uid, &found);
         if (!found)
             continue;
-        lwm_put32(p + 10 + 4 * k, uids[i]);
+        lwm_put32(p + 10 + 4 * k, uid);
         k++;
         left--;
         if (k == UIDS_PER_REC || left == 0) {
@@ -2751,15 +2760,16 @@ static int rec_expunge_uids(struct lwm_store *s, int m, const uint32_t *uids,
     return 0;
 }
 
-/* Remove present uids of slot m from RAM, dropping their accounting. */
+/* Remove present uids of slot m from RAM, dropping their accounting
+ * (from the last: with uids NULL the ones before stay where they are). */
 static int drop_uids(struct lwm_store *s, int m, const uint32_t *uids,
                      uint32_t n, int account)
 {
     struct lwm_mbox_ent *mb = &s->mboxes[m];
-    uint32_t i;
+    uint32_t i = n;
     int found, cnt = 0;
-    for (i = 0; i < n; i++) {
-        uint32_t pos = idx_lower(s, m, uids[i], &found);
+    while (i-- > 0) {
+        uint32_t pos = idx_lower(s, m, uid_at(s, m, uids, i), &found);
         struct lwm_msg msg;
         int err;
         if (!found)
@@ -2774,13 +2784,6 @@ static int drop_uids(struct lwm_store *s, int m, const uint32_t *uids,
         cnt++;
     }
     return cnt;
-}
-
-/* uids == NULL means "every message of src" (used by RENAME INBOX). */
-static uint32_t uid_at(struct lwm_store *s, int m, const uint32_t *uids,
-                       uint32_t i)
-{
-    return uids ? uids[i] : s->msgs[s->mboxes[m].first + i].uid;
 }
 
 int lwm_expunge(struct lwm_store *s, int m, const uint32_t *uids, uint32_t n)
@@ -2945,26 +2948,7 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
         }
     }
     if (move && count) {
-        /* uids NULL: all of src; materialise them one record at a time */
-        if (uids) {
-            err = rec_expunge_uids(s, src, uids, n, count, sms, 0);
-        } else {
-            uint32_t done = 0;
-            err = 0;
-            while (!err && done < count) {
-                uint32_t kk = count - done < UIDS_PER_REC ? count - done
-                                                         : UIDS_PER_REC, j;
-                for (j = 0; j < kk; j++)
-                    lwm_put32(p + 10 + 4 * j,
-                              s->msgs[sm->first + done + j].uid);
-                lwm_put32(p, sm->id);
-                lwm_put32(p + 4, sms);
-                lwm_put16(p + 8, (uint16_t)kk);
-                done += kk;
-                err = meta_write(s, REC_EXPUNGE,
-                                 done < count ? REC_F_CONT : 0, 10 + 4 * kk);
-            }
-        }
+        err = rec_expunge_uids(s, src, uids, n, count, sms, 0);
         if (err)
             return err;
     }
@@ -3014,16 +2998,7 @@ static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
         dm->hmodseq = dms;
     }
     if (move && count) {
-        if (uids) {
-            err = drop_uids(s, src, uids, n, 1);
-        } else {
-            uint32_t all = sm->count;
-            err = 0;
-            while (all-- && err >= 0) {
-                uint32_t u = s->msgs[sm->first].uid;
-                err = drop_uids(s, src, &u, 1, 1);
-            }
-        }
+        err = drop_uids(s, src, uids, n, 1);
         if (err < 0)
             return err;
         sm->hmodseq = sms;
