@@ -67,12 +67,12 @@ enum {
 };
 #define T_FIRST_ENV T_DATE
 
-static const char *const mime_field_names[T_COUNT] = {
-    "", "content-type", "content-transfer-encoding", "content-disposition",
-    "content-language", "content-id", "content-description", "content-md5",
-    "content-location", "date", "subject", "from", "sender", "reply-to",
-    "to", "cc", "bcc", "in-reply-to", "message-id"
-};
+/* The fields' names by tag, back to back */
+static const char mime_field_names[] =
+    "\0content-type\0content-transfer-encoding\0content-disposition\0"
+    "content-language\0content-id\0content-description\0content-md5\0"
+    "content-location\0date\0subject\0from\0sender\0reply-to\0to\0cc\0bcc\0"
+    "in-reply-to\0message-id";
 
 /* How a value is cleaned up when it is complete (and cut when too long). */
 enum { K_TEXT, K_ADDR, K_PARAM, K_LIST, K_TOKEN };
@@ -93,9 +93,8 @@ static int mime_tag_kind(int tag)
  * only what decoding needs (enum lwm_mime_enc). */
 enum { CTE_NONE, CTE_7BIT, CTE_8BIT, CTE_BINARY, CTE_BASE64, CTE_QP,
        CTE_OTHER };
-static const char *const mime_cte_names[] = {
-    "7BIT", "7BIT", "8BIT", "BINARY", "BASE64", "QUOTED-PRINTABLE"
-};
+static const char mime_cte_names[] =
+    "7BIT\0" "7BIT\0" "8BIT\0" "BINARY\0" "BASE64\0" "QUOTED-PRINTABLE";
 
 static uint8_t mime_cte_enc(uint8_t cte)
 {
@@ -578,14 +577,11 @@ static void mime_fld_end(struct lwm_mime *m)
     else if (kind == K_TOKEN)
         n = mime_norm_token(v, n);
     if (tag == T_CTE && n > 0) {
-        static const char *const known[] = {
-            "7bit", "8bit", "binary", "base64", "quoted-printable"
-        };
         uint8_t i;
         p->cte = CTE_OTHER;
-        for (i = 0; i < 5; i++)
-            if (lwm_ieq_word(v, n, known[i]))
-                p->cte = (uint8_t)(CTE_7BIT + i);
+        for (i = CTE_7BIT; i < CTE_OTHER; i++)
+            if (lwm_ieq_word(v, n, lwm_str_at(mime_cte_names, i)))
+                p->cte = i;
         if (p->cte != CTE_OTHER)
             return; /* known ones need no string */
     }
@@ -608,6 +604,7 @@ static void mime_name_start(struct lwm_mime *m)
 /* The field name is complete (at its ":"). */
 static void mime_name_end(struct lwm_mime *m)
 {
+    const char *f;
     size_t n = m->nlen;
     int t;
     while (n > 0 && mime_is_ws(m->name[n - 1]))
@@ -615,8 +612,9 @@ static void mime_name_end(struct lwm_mime *m)
     m->state = S_HDR_VALUE;
     if (m->flags & MF_NAMELONG)
         return;
-    for (t = T_CT; t < T_COUNT; t++)
-        if (lwm_ieq_word(m->name, n, mime_field_names[t])) {
+    for (t = T_CT, f = mime_field_names + 1; t < T_COUNT;
+         t++, f += strlen(f) + 1)
+        if (lwm_ieq_word(m->name, n, f)) {
             mime_fld_begin(m, t);
             return;
         }
@@ -1181,6 +1179,17 @@ struct mime_rend {
     const struct mime_lim *lim;
 };
 
+/* the separators and NIL of rendering, without a literal at each call */
+static void mime_sp(struct mime_rend *r)
+{
+    mime_put(r->s, " ", 1);
+}
+
+static void mime_nil(struct mime_rend *r)
+{
+    mime_put(r->s, "NIL", 3);
+}
+
 /* ------------------------------------------------------------ strings */
 
 /* A string is produced twice: once to measure it (length, whether it
@@ -1308,12 +1317,12 @@ static void mime_nstr(struct mime_rend *r, const struct lwm_mime_part *p,
     size_t n;
     const uint8_t *v = mime_rec(r->m, p, tag, &n);
     if (v == NULL) {
-        mime_puts(r->s, "NIL");
+        mime_nil(r);
         return;
     }
     if (cap != 0 && n > cap) {
         if (drop) {
-            mime_puts(r->s, "NIL");
+            mime_nil(r);
             return;
         }
         n = mime_cut_text(v, cap);
@@ -1526,18 +1535,18 @@ static void mime_addr_write(struct mime_rend *r, const uint8_t *v,
     if (a->nstyle)
         mime_str(r, v, a->ns, a->ne, a->nstyle);
     else
-        mime_puts(r->s, "NIL");
-    mime_puts(r->s, " ");
+        mime_nil(r);
+    mime_sp(r);
     if (a->route)
         mime_str(r, v, a->rs, a->re, P_ADDR);
     else
-        mime_puts(r->s, "NIL");
-    mime_puts(r->s, " ");
+        mime_nil(r);
+    mime_sp(r);
     if (mime_measure(v, a->ls, a->le, P_ADDR, NULL) > 0)
         mime_str(r, v, a->ls, a->le, P_ADDR);
     else
         mime_cstr(r, "MISSING_MAILBOX");
-    mime_puts(r->s, " ");
+    mime_sp(r);
     if (mime_measure(v, a->ds, a->de, P_ADDR, NULL) > 0)
         mime_str(r, v, a->ds, a->de, P_ADDR);
     else
@@ -1618,7 +1627,7 @@ static void mime_addr_field(struct mime_rend *r,
         }
     }
     if (cnt == 0) {
-        mime_puts(r->s, "NIL");
+        mime_nil(r);
         return;
     }
     mime_puts(r->s, "(");
@@ -1638,15 +1647,15 @@ static void mime_env(struct mime_rend *r, uint16_t idx, int nil)
     }
     mime_puts(r->s, "(");
     mime_nstr(r, p, T_DATE, cap, 0);
-    mime_puts(r->s, " ");
+    mime_sp(r);
     mime_nstr(r, p, T_SUBJECT, cap, 0);
     for (t = T_FROM; t <= T_BCC; t++) {
-        mime_puts(r->s, " ");
+        mime_sp(r);
         mime_addr_field(r, p, t);
     }
-    mime_puts(r->s, " ");
+    mime_sp(r);
     mime_nstr(r, p, T_INREPLYTO, cap, 1);
-    mime_puts(r->s, " ");
+    mime_sp(r);
     mime_nstr(r, p, T_MSGID, cap, 1);
     mime_puts(r->s, ")");
 }
@@ -1665,7 +1674,7 @@ static void mime_params(struct mime_rend *r, const uint8_t *p, size_t n,
     const uint8_t *a, *val;
     int quoted, any = 0, charset = 0;
     if (!r->lim->params) {
-        mime_puts(r->s, "NIL");
+        mime_nil(r);
         return;
     }
     while (mime_param_next(p, n, &i, &a, &al, &val, &vl, &quoted)) {
@@ -1674,7 +1683,7 @@ static void mime_params(struct mime_rend *r, const uint8_t *p, size_t n,
         if (lwm_ieq_word(a, al, "charset"))
             charset = 1;
         mime_str(r, a, 0, al, P_RAW);
-        mime_puts(r->s, " ");
+        mime_sp(r);
         mime_str(r, val, 0, vl, quoted ? P_QUOTED : P_RAW);
     }
     if (text && !charset) {
@@ -1692,17 +1701,17 @@ static void mime_ext_common(struct mime_rend *r,
     size_t n, i, s;
     const uint8_t *v = mime_rec(r->m, p, T_CDISP, &n);
     struct mime_ct d;
-    mime_puts(r->s, " ");
+    mime_sp(r);
     if (mime_ct_parse(v, n, 0, &d)) {
         mime_puts(r->s, "(");
         mime_str(r, d.type, 0, d.tlen, P_RAW);
-        mime_puts(r->s, " ");
+        mime_sp(r);
         mime_params(r, d.params, d.plen, 0);
         mime_puts(r->s, ")");
     } else {
-        mime_puts(r->s, "NIL");
+        mime_nil(r);
     }
-    mime_puts(r->s, " ");
+    mime_sp(r);
     v = mime_rec(r->m, p, T_CLANG, &n);
     if (v != NULL && n > 0) {
         mime_puts(r->s, "(");
@@ -1710,14 +1719,14 @@ static void mime_ext_common(struct mime_rend *r,
             for (s = i; s < n && v[s] != ','; s++)
                 ;
             if (i > 0)
-                mime_puts(r->s, " ");
+                mime_sp(r);
             mime_str(r, v, i, s, P_RAW);
         }
         mime_puts(r->s, ")");
     } else {
-        mime_puts(r->s, "NIL");
+        mime_nil(r);
     }
-    mime_puts(r->s, " ");
+    mime_sp(r);
     mime_nstr(r, p, T_CLOC, 0, 0);
 }
 
@@ -1751,13 +1760,13 @@ static void mime_multipart(struct mime_rend *r, uint16_t idx, int ext,
     if (!any) /* no parts found: one empty text part, as Dovecot */
         mime_puts(r->s, ext ? MIME_EMPTY_BODY " NIL NIL NIL NIL)"
                             : MIME_EMPTY_BODY ")");
-    mime_puts(r->s, " ");
+    mime_sp(r);
     if (mime_tok_ok(r, ct->sub, ct->slen))
         mime_str(r, ct->sub, 0, ct->slen, P_RAW);
     else
         mime_cstr(r, "mixed");
     if (ext) {
-        mime_puts(r->s, " ");
+        mime_sp(r);
         mime_params(r, ct->params, ct->plen, 0);
         mime_ext_common(r, &m->part[idx]);
     }
@@ -1807,37 +1816,37 @@ static void mime_part(struct mime_rend *r, uint16_t idx, int ext)
 
     mime_puts(r->s, "(");
     mime_str(r, ct.type, 0, ct.tlen, P_RAW);
-    mime_puts(r->s, " ");
+    mime_sp(r);
     mime_str(r, ct.sub, 0, ct.slen, P_RAW);
-    mime_puts(r->s, " ");
+    mime_sp(r);
     mime_params(r, ct.params, ct.plen, text);
-    mime_puts(r->s, " ");
+    mime_sp(r);
     mime_nstr(r, p, r->lim->params ? T_CID : T_NONE, 0, 0);
-    mime_puts(r->s, " ");
+    mime_sp(r);
     mime_nstr(r, p, r->lim->params ? T_CDESC : T_NONE, 0, 0);
-    mime_puts(r->s, " ");
+    mime_sp(r);
     v = mime_rec(m, p, T_CTE, &n);
     if (p->cte != CTE_OTHER)
-        mime_cstr(r, mime_cte_names[p->cte]);
+        mime_cstr(r, lwm_str_at(mime_cte_names, p->cte));
     else if (v != NULL && mime_tok_ok(r, v, n))
         mime_str(r, v, 0, n, P_RAW);
     else
         mime_cstr(r, "X-UNKNOWN");
-    mime_puts(r->s, " ");
+    mime_sp(r);
     mime_put_u32(r->s, p->body_len);
     if (text) {
-        mime_puts(r->s, " ");
+        mime_sp(r);
         mime_put_u32(r->s, p->lines);
     } else if (msg) {
-        mime_puts(r->s, " ");
+        mime_sp(r);
         mime_env(r, child, !r->lim->emb_env);
-        mime_puts(r->s, " ");
+        mime_sp(r);
         mime_part(r, child, ext);
-        mime_puts(r->s, " ");
+        mime_sp(r);
         mime_put_u32(r->s, p->lines);
     }
     if (ext) {
-        mime_puts(r->s, " ");
+        mime_sp(r);
         mime_nstr(r, p, T_CMD5, 0, 0);
         mime_ext_common(r, p);
     }
