@@ -789,15 +789,20 @@ static const struct cmd_def *find_command(struct imap_sess *s)
     return NULL;
 }
 
-static void start_command(struct imap_sess *s, int cmd_len)
+/* A command begins: it holds its first cmd_len bytes of the buffer */
+static void begin_command(struct imap_sess *s, uint32_t cmd_len)
 {
-    const struct cmd_def *d;
-    set_tag(s);
-    s->cmd_len = (uint32_t)cmd_len;
+    s->cmd_len = cmd_len;
     s->busy = 1;
     s->finishing = 0;
     s->done_len = 0;
     s->allow_expunge = 1;
+}
+
+static void start_command(struct imap_sess *s, int cmd_len)
+{
+    const struct cmd_def *d;
+    begin_command(s, (uint32_t)cmd_len);
     if (s->cmd.tag_len > IMAP_TAG_MAX) {
         resp_bad(s, "Tag too long");
         return;
@@ -874,10 +879,10 @@ static int next_command(struct imap_sess *s)
     memset(&s->cmd, 0, sizeof s->cmd);
     r = lwm_imap_parse(rx, len, LWM_IMAP_RXBUF, &s->cmd, s->toks,
                        LWM_IMAP_MAX_TOKS);
+    set_tag(s);
     if (r == LWM_PARSE_PARTIAL) {
         if (len == LWM_IMAP_RXBUF) {
             /* a line longer than the buffer: refuse it, skip to its end */
-            set_tag(s);
             out_fmt(s, "%s BAD [TOOBIG] Command line too long\r\n", s->tag);
             srv->rx_len[k] = 0;
             s->rx_mode = RX_SKIPLINE;
@@ -891,7 +896,6 @@ static int next_command(struct imap_sess *s)
         return 0;
     }
     if (r == LWM_PARSE_BAD) {
-        set_tag(s);
         out_fmt(s, "%s BAD %s\r\n", s->tag,
                 s->cmd.err ? s->cmd.err : "Syntax error");
         rx_drop(s, s->cmd.skip);
@@ -899,14 +903,9 @@ static int next_command(struct imap_sess *s)
         return 1;
     }
     if (r == LWM_PARSE_LITERAL) {
-        set_tag(s);
         if (cmd_is(s, "APPEND") && s->cmd.tag_len <= IMAP_TAG_MAX &&
             (s->state == SS_AUTH || s->state == SS_SELECTED)) {
-            s->busy = 1;
-            s->finishing = 0;
-            s->done_len = 0;
-            s->allow_expunge = 1;
-            s->cmd_len = 0;
+            begin_command(s, 0);
             if (append_start(s, 1) == STEP_WAIT) {
                 s->busy = 0;    /* try again from the start later */
                 srv->res_wait = 1;

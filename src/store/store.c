@@ -1766,18 +1766,12 @@ void lwm_store_stats(struct lwm_store *s, struct lwm_store_stats *r)
  * when it is the first component) to out. */
 static int name_norm(const char *in, size_t len, char *out)
 {
-    size_t i;
     if (!in || len == 0)
         return LWM_ERR_INVAL;
     if (len > LWM_MBOX_NAME_MAX)
         return LWM_ERR_NAMETOOLONG;
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c < 0x20 || c == 0x7F || c == '*' || c == '%')
-            return LWM_ERR_INVAL;
-        if (c == '/' && (i == 0 || i + 1 == len || in[i + 1] == '/'))
-            return LWM_ERR_INVAL;
-    }
+    if (!name_bytes_ok((const uint8_t *)in, (uint32_t)len, 1))
+        return LWM_ERR_INVAL;
     memcpy(out, in, len);
     out[len] = 0;
     if (len >= 5 && lwm_ieq(in, "inbox", 5) && (len == 5 || in[5] == '/'))
@@ -1909,9 +1903,8 @@ int lwm_user_create(struct lwm_store *s, const char *name)
         return LWM_ERR_INVAL;
     if (nl > LWM_USER_NAME_MAX)
         return LWM_ERR_NAMETOOLONG;
-    for (i = 0; i < nl; i++)
-        if ((unsigned char)name[i] <= 0x20 || name[i] == 0x7F)
-            return LWM_ERR_INVAL;
+    if (!name_bytes_ok((const uint8_t *)name, (uint32_t)nl, 0))
+        return LWM_ERR_INVAL;
     if (lwm_user_find(s, name) > 0)
         return LWM_ERR_EXIST;
     /* a system account ("#system": server state such as the TLS key)
