@@ -131,17 +131,14 @@ int lwm_auth_hash(const char *password, size_t len, const uint8_t *salt,
                   size_t cap)
 {
     struct auth_kdf k;
-    char num[12];
-    size_t nn = 0, o, need;
-    uint32_t v = iterations;
+    char num[20], *d;
+    size_t nn, o, need;
     if (!out || !salt || salt_len < LWM_AUTH_SALT_MIN ||
         salt_len > LWM_AUTH_SALT_MAX || iterations < LWM_AUTH_ITER_MIN ||
         iterations > LWM_AUTH_ITER_MAX || (!password && len))
         return LWM_ERR_INVAL;
-    do {
-        num[nn++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    d = lwm_utoa(iterations, num + sizeof num);
+    nn = (size_t)(num + sizeof num - d);
     need = sizeof LWM_AUTH_SCHEME - 1 + nn + 1 + (salt_len * 4 + 2) / 3 +
            1 + (32 * 4 + 2) / 3 + 1;
     if (cap < need)
@@ -151,11 +148,7 @@ int lwm_auth_hash(const char *password, size_t len, const uint8_t *salt,
         return LWM_ERR_INVAL;
     while (!auth_kdf_step(&k, iterations))
         ;
-    memcpy(out, LWM_AUTH_SCHEME, sizeof LWM_AUTH_SCHEME - 1);
-    o = sizeof LWM_AUTH_SCHEME - 1;
-    while (nn)
-        out[o++] = num[--nn];
-    out[o++] = '$';
+    o = lwm_snfmt(out, cap, LWM_AUTH_SCHEME "%b$", d, nn);
     o += b64_encode(salt, salt_len, out + o);
     out[o++] = '$';
     o += b64_encode(k.dk, 32, out + o);

@@ -1455,23 +1455,16 @@ static void sanitize(struct lwm_store *s)
         for (d = 0; d < LWM_STORE_MAX_MBOXES; d++) {
             struct lwm_mbox_ent *a = &s->mboxes[m], *b = &s->mboxes[d];
             char suffix[12];
-            size_t n, sl = 0;
-            uint32_t id;
+            size_t n, sl;
             if (d == m || !a->id || !b->id || a->user != b->user ||
                 strcmp(a->name, b->name) != 0 || a->id > b->id)
                 continue;
             /* a is the older one */
-            id = a->id;
-            suffix[sizeof suffix - 1] = 0;
-            do {
-                suffix[sizeof suffix - 2 - sl++] = (char)('0' + id % 10);
-                id /= 10;
-            } while (id);
-            suffix[sizeof suffix - 2 - sl++] = '~';
+            sl = lwm_snfmt(suffix, sizeof suffix, "~%u", a->id);
             n = strlen(a->name);
             if (n + sl > LWM_MBOX_NAME_MAX)
                 n = LWM_MBOX_NAME_MAX - sl;
-            memcpy(a->name + n, suffix + sizeof suffix - 1 - sl, sl + 1);
+            memcpy(a->name + n, suffix, sl + 1);
         }
 }
 
