@@ -12,12 +12,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-struct lwm_server *sess_srv(struct imap_sess *s)
-{
-    (void)s;
-    return &lwm_the_server;
-}
-
 /* The session's slot: set at lwm_server_init and kept through every reset
  * (sess_open, sess_free) */
 static int sess_no(struct imap_sess *s)
