@@ -113,8 +113,14 @@ static const char att_names[] =
 static int parse_att(struct imap_sess *s, const struct lwm_tok *t,
                      struct fetch_att *a)
 {
+    static const char sec_atts[] =
+        "BODY[\0BODY.PEEK[\0BINARY[\0BINARY.PEEK[\0BINARY.SIZE[\0";
+    static const uint8_t sec_att_flags[] = {
+        0, FAF_PEEK, FAF_BINARY, FAF_BINARY | FAF_PEEK, FAF_BINARY | FAF_PEEK
+    };
     const uint8_t *base = sess_rx(s);
     const uint8_t *p = base + t->off;
+    const char *w;
     size_t n = t->len, i, k;
     memset(a, 0, sizeof *a);
     if (t->type != LWM_TOK_ATOM)
@@ -128,26 +134,15 @@ static int parse_att(struct imap_sess *s, const struct lwm_tok *t,
     }
     /* BODY[...], BODY.PEEK[...], BINARY[...], BINARY.PEEK[...],
      * BINARY.SIZE[...], each with an optional <origin.count> */
-    if (n > 5 && lwm_ieq(p, "BODY[", 5)) {
-        k = 5;
-    } else if (n > 10 && lwm_ieq(p, "BODY.PEEK[", 10)) {
-        k = 10;
-        a->flags |= FAF_PEEK;
-    } else if (n > 7 && lwm_ieq(p, "BINARY[", 7)) {
-        k = 7;
-        a->flags |= FAF_BINARY;
-    } else if (n > 12 && lwm_ieq(p, "BINARY.PEEK[", 12)) {
-        k = 12;
-        a->flags |= FAF_BINARY | FAF_PEEK;
-    } else if (n > 12 && lwm_ieq(p, "BINARY.SIZE[", 12)) {
-        k = 12;
-        a->flags |= FAF_BINARY | FAF_PEEK;
-        a->kind = FA_BINARY_SIZE;
-    } else {
-        return -1;
+    for (i = 0, w = sec_atts; *w; i++, w += k + 1) {
+        k = strlen(w);
+        if (n > k && lwm_ieq(p, w, k))
+            break;
     }
-    if (!a->kind)
-        a->kind = FA_SECTION;
+    if (!*w)
+        return -1;
+    a->flags = sec_att_flags[i];
+    a->kind = i == 4 ? FA_BINARY_SIZE : FA_SECTION;
     {
         const uint8_t *close = memchr(p + k, ']', n - k);
         size_t end;
