@@ -411,7 +411,6 @@ void srv_vlogf(struct lwm_server *srv, int level, int conn, const char *fmt,
 
 typedef int (*cmd_fn)(struct imap_sess *s);
 struct cmd_def {
-    const char *name;
     cmd_fn start;
     uint8_t states;              /* bit (1 << SS_*) where it is allowed */
     uint8_t flags;

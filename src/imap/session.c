@@ -677,38 +677,46 @@ int view_announce(struct imap_sess *s, int allow_expunge)
 #define ST_SE  (1u << SS_SELECTED)
 #define ST_ANY (ST_NA | ST_AU | ST_SE)
 
+/* The commands' names, back to back, in the order of commands[] */
+static const char command_names[] =
+    "CAPABILITY\0" "NOOP\0" "LOGOUT\0" "ID\0" "STARTTLS\0" "LOGIN\0"
+    "AUTHENTICATE\0" "ENABLE\0" "NAMESPACE\0" "IDLE\0" "SELECT\0" "EXAMINE\0"
+    "CREATE\0" "DELETE\0" "RENAME\0" "SUBSCRIBE\0" "UNSUBSCRIBE\0" "LIST\0"
+    "LSUB\0" "STATUS\0" "APPEND\0" "CHECK\0" "CLOSE\0" "UNSELECT\0"
+    "EXPUNGE\0" "SEARCH\0" "FETCH\0" "STORE\0" "COPY\0" "MOVE\0" "UID\0";
+
 static const struct cmd_def commands[] = {
-    { "CAPABILITY", cmd_capability, ST_ANY, 0 },
-    { "NOOP", cmd_noop, ST_ANY, 0 },
-    { "LOGOUT", cmd_logout, ST_ANY, 0 },
-    { "ID", cmd_id, ST_ANY, 0 },
-    { "STARTTLS", cmd_starttls, ST_NA, 0 },
-    { "LOGIN", cmd_login, ST_NA, 0 },
-    { "AUTHENTICATE", cmd_authenticate, ST_NA, 0 },
-    { "ENABLE", cmd_enable, ST_AU, 0 },     /* RFC 5161 3 */
-    { "NAMESPACE", cmd_namespace, ST_AU | ST_SE, 0 },
-    { "IDLE", cmd_idle, ST_AU | ST_SE, 0 },
-    { "SELECT", cmd_select, ST_AU | ST_SE, 0 },
-    { "EXAMINE", cmd_select, ST_AU | ST_SE, 0 },
-    { "CREATE", cmd_create, ST_AU | ST_SE, 0 },
-    { "DELETE", cmd_delete, ST_AU | ST_SE, 0 },
-    { "RENAME", cmd_rename, ST_AU | ST_SE, 0 },
-    { "SUBSCRIBE", cmd_subscribe, ST_AU | ST_SE, 0 },
-    { "UNSUBSCRIBE", cmd_subscribe, ST_AU | ST_SE, 0 },
-    { "LIST", cmd_list, ST_AU | ST_SE, 0 },
-    { "LSUB", cmd_list, ST_AU | ST_SE, 0 },
-    { "STATUS", cmd_status, ST_AU | ST_SE, 0 },
-    { "APPEND", cmd_append, ST_AU | ST_SE, 0 },
-    { "CHECK", cmd_noop, ST_SE, 0 },
-    { "CLOSE", cmd_close, ST_SE, CMDF_VIEW },
-    { "UNSELECT", cmd_close, ST_SE, 0 },
-    { "EXPUNGE", cmd_expunge, ST_SE, CMDF_VIEW },
-    { "SEARCH", cmd_search, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW },
-    { "FETCH", cmd_fetch, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW },
-    { "STORE", cmd_store, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW },
-    { "COPY", cmd_copy, ST_SE, CMDF_VIEW },
-    { "MOVE", cmd_copy, ST_SE, CMDF_VIEW },
-    { "UID", cmd_uid, ST_SE, CMDF_VIEW },
+    { cmd_capability, ST_ANY, 0 },              /* CAPABILITY */
+    { cmd_noop, ST_ANY, 0 },                    /* NOOP */
+    { cmd_logout, ST_ANY, 0 },                  /* LOGOUT */
+    { cmd_id, ST_ANY, 0 },                      /* ID */
+    { cmd_starttls, ST_NA, 0 },                 /* STARTTLS */
+    { cmd_login, ST_NA, 0 },                    /* LOGIN */
+    { cmd_authenticate, ST_NA, 0 },             /* AUTHENTICATE */
+    { cmd_enable, ST_AU, 0 },                   /* ENABLE: RFC 5161 3 */
+    { cmd_namespace, ST_AU | ST_SE, 0 },        /* NAMESPACE */
+    { cmd_idle, ST_AU | ST_SE, 0 },             /* IDLE */
+    { cmd_select, ST_AU | ST_SE, 0 },           /* SELECT */
+    { cmd_select, ST_AU | ST_SE, 0 },           /* EXAMINE */
+    { cmd_create, ST_AU | ST_SE, 0 },           /* CREATE */
+    { cmd_delete, ST_AU | ST_SE, 0 },           /* DELETE */
+    { cmd_rename, ST_AU | ST_SE, 0 },           /* RENAME */
+    { cmd_subscribe, ST_AU | ST_SE, 0 },        /* SUBSCRIBE */
+    { cmd_subscribe, ST_AU | ST_SE, 0 },        /* UNSUBSCRIBE */
+    { cmd_list, ST_AU | ST_SE, 0 },             /* LIST */
+    { cmd_list, ST_AU | ST_SE, 0 },             /* LSUB */
+    { cmd_status, ST_AU | ST_SE, 0 },           /* STATUS */
+    { cmd_append, ST_AU | ST_SE, 0 },           /* APPEND */
+    { cmd_noop, ST_SE, 0 },                     /* CHECK */
+    { cmd_close, ST_SE, CMDF_VIEW },            /* CLOSE */
+    { cmd_close, ST_SE, 0 },                    /* UNSELECT */
+    { cmd_expunge, ST_SE, CMDF_VIEW },          /* EXPUNGE */
+    { cmd_search, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW }, /* SEARCH */
+    { cmd_fetch, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW }, /* FETCH */
+    { cmd_store, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW }, /* STORE */
+    { cmd_copy, ST_SE, CMDF_VIEW },             /* COPY */
+    { cmd_copy, ST_SE, CMDF_VIEW },             /* MOVE */
+    { cmd_uid, ST_SE, CMDF_VIEW },              /* UID */
 };
 
 /* Is the command's name word (case-insensitive)? */
@@ -777,9 +785,12 @@ static void set_tag(struct imap_sess *s)
 static const struct cmd_def *find_command(struct imap_sess *s)
 {
     size_t i;
-    for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (cmd_is(s, commands[i].name))
+    const char *name = command_names;
+    for (i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (cmd_is(s, name))
             return &commands[i];
+        name += strlen(name) + 1;
+    }
     return NULL;
 }
 
