@@ -250,6 +250,70 @@ def imaps_checks(b, msgs):
               "curl imaps:// FETCH byte-exact (rc %d, %d bytes)"
               % (r.returncode, len(r.stdout)))
 
+    # openssl s_client, on IMAPS and with -starttls imap on 143
+    if shutil.which("openssl") and uids:
+        for args, what in ((["-connect", "127.0.0.1:%d" % b.ports[993]],
+                            "IMAPS"),
+                           (["-connect", "127.0.0.1:%d" % b.ports[143],
+                             "-starttls", "imap"], "STARTTLS")):
+            script = ("a LOGIN %s %s\r\nb SELECT INBOX\r\n"
+                      "c UID FETCH %d (BODY.PEEK[])\r\nd LOGOUT\r\n"
+                      % (USER, PASSWORD, uids[1])).encode()
+            r = subprocess.run(["openssl", "s_client", "-quiet",
+                                "-ign_eof"] + args, input=script,
+                               capture_output=True, timeout=90)
+            out = r.stdout
+            check(b"a OK" in out and b"d OK" in out and msgs[1] in out,
+                  "openssl s_client (%s): LOGIN, FETCH byte-exact, LOGOUT"
+                  % what)
+
+    # mbsync: the INBOX into a Maildir over IMAPS, verifying the board's
+    # self-signed certificate as its own trust anchor
+    if shutil.which("mbsync") and shutil.which("openssl") and uids:
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="lwm-qemu-mbsync-")
+        try:
+            pem = ssl.DER_cert_to_PEM_cert(
+                tls_ctx().wrap_socket(socket.create_connection(
+                    ("127.0.0.1", b.ports[993]), timeout=30)
+                ).getpeercert(binary_form=True))
+            with open(os.path.join(tmp, "cert.pem"), "w") as f:
+                f.write(pem)
+            os.mkdir(os.path.join(tmp, "mail"))
+            with open(os.path.join(tmp, "mbsyncrc"), "w") as f:
+                f.write("IMAPAccount fw\nHost 127.0.0.1\nPort %d\n"
+                        "User %s\nPass %s\nSSLType IMAPS\n"
+                        "CertificateFile %s\n\n"
+                        "IMAPStore fw-remote\nAccount fw\n\n"
+                        "MaildirStore fw-local\nPath %s/\nInbox %s/INBOX\n\n"
+                        "Channel fw\nFar :fw-remote:\nNear :fw-local:\n"
+                        "Patterns INBOX\nCreate Near\nSync Pull\n"
+                        "SyncState *\n"
+                        % (b.ports[993], USER, PASSWORD,
+                           os.path.join(tmp, "cert.pem"),
+                           os.path.join(tmp, "mail"),
+                           os.path.join(tmp, "mail")))
+            r = subprocess.run(["mbsync", "-c", os.path.join(tmp, "mbsyncrc"),
+                                "-a"], capture_output=True, timeout=120)
+            got = []
+            for sub in ("cur", "new"):
+                d = os.path.join(tmp, "mail", "INBOX", sub)
+                for name in os.listdir(d) if os.path.isdir(d) else []:
+                    with open(os.path.join(d, name), "rb") as f:
+                        got.append(f.read())
+            # a Maildir keeps LF line ends, and mbsync adds its X-TUID
+            # header: compare in that form
+            got = [re.sub(rb"(?m)^X-TUID: [^\n]*\n", b"", x, count=1)
+                   for x in got]
+            want = [x.replace(b"\r\n", b"\n") for x in msgs[:len(uids)]]
+            check(r.returncode == 0 and sorted(got) == sorted(want),
+                  "mbsync over IMAPS: %d of %d messages byte-exact (rc %d%s)"
+                  % (len(set(got) & set(want)), len(uids), r.returncode,
+                     ("; " + r.stderr.decode(errors="replace")[-200:])
+                     if r.returncode else ""))
+        finally:
+            shutil.rmtree(tmp, True)
+
     # the plain port with STARTTLS
     p = imaplib.IMAP4("127.0.0.1", b.ports[143], timeout=30)
     caps = p.capabilities
