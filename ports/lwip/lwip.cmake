@@ -69,7 +69,9 @@ function(lwm_lwip_library name)
          "${LWM_LWIP_SOURCE_DIR}/src/core/ipv6/*.c")
     add_library(${name} STATIC ${srcs} ${arg_SOURCES})
     target_include_directories(${name} SYSTEM
-        PUBLIC "${arg_OPTS_DIR}" "${LWM_LWIP_SOURCE_DIR}/src/include")
+        PUBLIC "${LWM_LWIP_SOURCE_DIR}/src/include")
+    # the options (lwipopts.h, arch/cc.h) are ours: they keep our warnings
+    target_include_directories(${name} PUBLIC "${arg_OPTS_DIR}")
     get_target_property(opts ${name} COMPILE_OPTIONS)
     if(opts)
         list(FILTER opts EXCLUDE REGEX "^-W")
