@@ -25,28 +25,56 @@
 #endif
 
 /* ---- store */
+#ifndef LWM_STORE_MAX_MSGS
 #define LWM_STORE_MAX_MSGS 2048
+#endif
+#ifndef LWM_STORE_MAX_MBOXES
 #define LWM_STORE_MAX_MBOXES 24
+#endif
+#ifndef LWM_STORE_MAX_USERS
 #define LWM_STORE_MAX_USERS 4
+#endif
+#ifndef LWM_STORE_MAX_BLOCKS
 #define LWM_STORE_MAX_BLOCKS 128
+#endif
+#ifndef LWM_STORE_MAX_APPENDS
 #define LWM_STORE_MAX_APPENDS 2
+#endif
 
 /* ---- server */
+#ifndef LWM_MAX_SESSIONS
 #define LWM_MAX_SESSIONS 4
+#endif
+#ifndef LWM_TLS_SESSIONS
 #define LWM_TLS_SESSIONS 4
+#endif
+#ifndef LWM_TLS_HANDSHAKES
 #define LWM_TLS_HANDSHAKES 2
+#endif
 /* 2 KiB outgoing records: 8 KiB less RAM for 4 sessions; the generated
  * certificate (about 470 bytes) fits one record easily */
+#ifndef LWM_TLS_OUT_LEN
 #define LWM_TLS_OUT_LEN 2048
+#endif
 /* Measured under QEMU (32-bit: the arena's block header is 32 bytes):
  * 1.65 KB idle, 12.9 KB peak with 2 handshakes and sessions open; the
  * default formula (38 KB) is sized for 64-bit hosts */
+#ifndef LWM_TLS_ARENA
 #define LWM_TLS_ARENA 28672
+#endif
+#ifndef LWM_IMAP_MIME_SLOTS
 #define LWM_IMAP_MIME_SLOTS 1
+#endif
+#ifndef LWM_IMAP_SEARCH_SLOTS
 #define LWM_IMAP_SEARCH_SLOTS 1
+#endif
 /* pre-auth: every slot may be a fresh connection (4 parallel logins) */
+#ifndef LWM_MAX_PREAUTH
 #define LWM_MAX_PREAUTH LWM_MAX_SESSIONS
+#endif
+#ifndef LWM_MAX_PREAUTH_PER_ADDR
 #define LWM_MAX_PREAUTH_PER_ADDR LWM_MAX_SESSIONS
+#endif
 
 /* the emulator's CPU is slow: smaller PBKDF2 steps keep each step short */
 #define LWM_AUTH_PBKDF2_STEP 250
