@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Boot the lwmail firmware under QEMU (mps2-an385) and talk to it.
 
-    qemu_test.py REPO_ROOT WORKDIR
+    qemu_test.py REPO_ROOT WORKDIR [LWMAILD]
+
+LWMAILD (the host server, for step 5) defaults to $LWM_LWMAILD, then to
+WORKDIR/../lwmaild (the build tree the test is registered in).
 
 1. builds firmware/ into WORKDIR/fw (cmake + ninja, the board's toolchain)
    and prints the size report;
@@ -15,7 +18,15 @@
    imaps://, STARTTLS on 143, IDLE push between two sessions, 4 TLS
    sessions at once), a clean shutdown from the console, then a restart
    on the same flash image: the messages are still there. Without it (echo bring-up build): TCP greeting + echo;
-5. a short boot with runfor=: the firmware ends itself and QEMU exits 0
+5. a 2,000-message store (the issue's sizing target): LWMAILD (the host
+   server, ports/posix) makes a flash image with the board's geometry
+   (64 KiB blocks x 128, 4-byte programs) and takes 2,000 small messages
+   over pipelined LITERAL+ APPENDs; the firmware boots on that file and
+   4 TLS sessions at once each SELECT INBOX (EXISTS 2000), FETCH sizes of
+   all 2,000 and a few bodies byte-exact, UID SEARCH against the model
+   and STORE flags; then the figures, a clean shutdown and a restart on
+   the file (the flags are there);
+6. a short boot with runfor=: the firmware ends itself and QEMU exits 0
    through semihosting.
 
 Exit 0 when every check passes. The last line is "N passed, N failed".
@@ -29,6 +40,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -270,7 +282,6 @@ def imaps_checks(b, msgs):
     # mbsync: the INBOX into a Maildir over IMAPS, verifying the board's
     # self-signed certificate as its own trust anchor
     if shutil.which("mbsync") and shutil.which("openssl") and uids:
-        import tempfile
         tmp = tempfile.mkdtemp(prefix="lwm-qemu-mbsync-")
         try:
             pem = ssl.DER_cert_to_PEM_cert(
@@ -399,9 +410,301 @@ def restart_checks(b, msgs):
     m.logout()
 
 
+# ------------------------------------------------------------ 2,000 messages
+
+BIG_COUNT = 2000
+KINDS = ["temperature", "door", "ups", "nas", "camera"]
+HOSTS = ["router", "nas", "ups", "cam1", "printer", "heating", "doorbell"]
+
+
+def small_message(i):
+    """Message i (1-based) of the big store: 300 B to 1.3 KB, a subject
+    and a sender a SEARCH can pick out."""
+    kind = KINDS[i % len(KINDS)]
+    host = HOSTS[i % len(HOSTS)]
+    lines = b"".join(b"%s: reading %d.%d of %s, all fine\r\n"
+                     % (host.encode(), i, k, kind.encode())
+                     for k in range(i % 23 + 3))
+    return (b"From: %s <%s@home.lan>\r\nTo: mail@lwmail-qemu\r\n"
+            b"Subject: %s report %d\r\nMessage-ID: <big%d@home.lan>\r\n"
+            b"Date: Mon, 30 Nov 2026 12:%02d:%02d +0000\r\n\r\n"
+            % (host.encode(), host.encode(), kind.encode(), i, i,
+               (i // 60) % 60, i % 60)) + lines
+
+
+def find_lwmaild(work):
+    for c in (sys.argv[3] if len(sys.argv) > 3 else "",
+              os.environ.get("LWM_LWMAILD", ""),
+              os.path.join(os.path.dirname(work), "lwmaild")):
+        if c and os.access(c, os.X_OK):
+            return os.path.abspath(c)
+    return None
+
+
+def imap_read_until(sock, buf, tag):
+    """Read lines until the one tagged tag; returns (lines, rest)."""
+    lines = []
+    while True:
+        i = buf.find(b"\r\n")
+        if i < 0:
+            d = sock.recv(65536)
+            if not d:
+                raise OSError("connection closed")
+            buf += d
+            continue
+        ln, buf = buf[:i + 2], buf[i + 2:]
+        lines.append(ln)
+        if ln.startswith(tag + b" "):
+            return lines, buf
+
+
+def make_big_store(lwmaild, work, flash):
+    """The host server formats an image with the board's geometry and takes
+    BIG_COUNT messages; returns their UIDs (message i -> uids[i-1])."""
+    if os.path.exists(flash):
+        os.unlink(flash)
+    # made in RAM when there is /dev/shm (lwmaild msyncs every APPEND),
+    # then moved next to the other images
+    tmp = tempfile.mkdtemp(prefix="lwm-qemu-big-", dir="/dev/shm"
+                           if os.path.isdir("/dev/shm") else None)
+    made = os.path.join(tmp, "flash.img")
+    log = open(os.path.join(work, "lwmaild-big.log"), "wb")
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+    p = subprocess.Popen(
+        ["timeout", "-s", "KILL", "120", lwmaild, "--imap", "127.0.0.1:0",
+         "--flash", made, "--flash-size", "8M", "--block-size", "64K",
+         "--allow-plaintext-auth", "--user", "%s:%s" % (USER, PASSWORD),
+         "--hostname", "lwmail-qemu"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+        cwd=work, env=env)
+    uids = []
+    try:
+        line = p.stdout.readline()
+        m = re.match(rb"imap 127\.0\.0\.1:(\d+)", line)
+        if not check(m is not None, "host lwmaild on the board's geometry "
+                     "(8 MiB, 64 KiB blocks): %r" % line.strip()):
+            return uids
+        s = socket.create_connection(("127.0.0.1", int(m.group(1))),
+                                     timeout=60)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = s.recv(4096)
+        s.sendall(b"a LOGIN %s %s\r\n" % (USER.encode(), PASSWORD.encode()))
+        lines, buf = imap_read_until(s, buf, b"a")
+        check(lines[-1].startswith(b"a OK"), "host: LOGIN")
+        t = time.time()
+        batch = 100
+        for first in range(1, BIG_COUNT + 1, batch):
+            out = []
+            idx = range(first, min(BIG_COUNT, first + batch - 1) + 1)
+            for i in idx:
+                body = small_message(i)
+                out.append(b"p%d APPEND INBOX {%d+}\r\n%s\r\n"
+                           % (i, len(body), body))
+            s.sendall(b"".join(out))
+            for i in idx:
+                lines, buf = imap_read_until(s, buf, b"p%d" % i)
+                m = re.match(rb"p\d+ OK \[APPENDUID \d+ (\d+)\]", lines[-1])
+                uids.append(int(m.group(1)) if m else None)
+        ok = len(uids) == BIG_COUNT and None not in uids
+        check(ok, "host: %d pipelined LITERAL+ APPENDs (%.2f s)"
+              % (sum(1 for u in uids if u), time.time() - t))
+        s.sendall(b"z LOGOUT\r\n")
+        imap_read_until(s, buf, b"z")
+        s.close()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        log.close()
+        if os.path.exists(made):
+            shutil.move(made, flash)
+        shutil.rmtree(tmp, True)
+    check(rc == 0 and os.path.getsize(flash) == 8 << 20,
+          "host lwmaild stopped (rc %r), image %d bytes"
+          % (rc, os.path.getsize(flash) if os.path.exists(flash) else 0))
+    return uids if len(uids) == BIG_COUNT and None not in uids else []
+
+
+def big_store_sessions(b, uids):
+    """4 TLS sessions at once on the 2,000-message INBOX; returns the UIDs
+    they flagged (the union), or None."""
+    n = 4
+    barrier = threading.Barrier(n)
+    results = [None] * n
+    flagged = [set() for _ in range(n)]
+    model = {uid: small_message(i + 1) for i, uid in enumerate(uids)}
+
+    def one(k):
+        what = []
+        try:
+            t0 = time.time()
+            c = imaplib.IMAP4_SSL("127.0.0.1", b.ports[993],
+                                  ssl_context=tls_ctx(), timeout=90)
+            c.login(USER, PASSWORD)
+            barrier.wait(60)                # everyone logged in: go
+            typ, d = c.select("INBOX")
+            what.append(typ == "OK" and int(d[0]) == BIG_COUNT)
+            # sizes of all 2,000
+            typ, d = c.fetch("1:*", "(UID RFC822.SIZE)")
+            sizes = {}
+            for x in d if typ == "OK" else []:
+                m = re.search(rb"UID (\d+) RFC822\.SIZE (\d+)", x)
+                if m:
+                    sizes[int(m.group(1))] = int(m.group(2))
+            what.append(sizes == {u: len(v) for u, v in model.items()})
+            # a few bodies, byte-exact (each session its own)
+            picks = [uids[(k * 487 + j * 613) % BIG_COUNT] for j in range(4)]
+            picks += [uids[0], uids[-1]]
+            good = 0
+            for uid in picks:
+                typ, d = c.uid("fetch", str(uid), "(BODY.PEEK[])")
+                got = d[0][1] if typ == "OK" and d and \
+                    isinstance(d[0], tuple) else None
+                good += got == model[uid]
+            what.append(good == len(picks))
+            # UID SEARCH against the model
+            kind = KINDS[k]
+            typ, d = c.uid("search", None, "SUBJECT", '"%s report"' % kind)
+            want = sorted(u for i, u in enumerate(uids)
+                          if KINDS[(i + 1) % len(KINDS)] == kind)
+            got = sorted(int(x) for x in d[0].split()) if typ == "OK" \
+                else None
+            what.append(got == want)
+            host = HOSTS[k + 1]
+            typ, d = c.uid("search", None, "FROM", host + "@", "UID",
+                           "1:1000")
+            want = sorted(u for i, u in enumerate(uids)
+                          if HOSTS[(i + 1) % len(HOSTS)] == host and u <= 1000)
+            got = sorted(int(x) for x in d[0].split()) if typ == "OK" \
+                else None
+            what.append(got == want)
+            # a flag STORE: session k flags every 7th from its own start
+            mine = uids[k * 50:k * 50 + 350:7]
+            typ, d = c.uid("store", ",".join(map(str, mine)), "+FLAGS",
+                           r"(\Flagged)")
+            got = set()
+            for x in d if typ == "OK" else []:
+                m = re.search(rb"UID (\d+)", x if isinstance(x, bytes)
+                              else x[0])
+                if m and b"\\Flagged" in (x if isinstance(x, bytes)
+                                          else x[0]):
+                    got.add(int(m.group(1)))
+            # (the others' STOREs may show up here too, as untagged FETCH)
+            what.append(typ == "OK" and got >= set(mine))
+            flagged[k] = set(mine)
+            c.logout()
+            results[k] = (all(what), time.time() - t0, what)
+        except (OSError, imaplib.IMAP4.error, ssl.SSLError,
+                threading.BrokenBarrierError, ValueError) as e:
+            results[k] = (False, 0.0, what + [repr(e)])
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(150)
+    ok = all(r is not None and r[0] for r in results)
+    check(ok, "4 concurrent TLS sessions on 2,000 messages: EXISTS 2000, "
+          "2,000 sizes, 6 bodies byte-exact, 2 UID SEARCHes, STORE each "
+          "(%s)" % ", ".join("%.1f s" % r[1] if r and r[0] else str(r)
+                            for r in results))
+    return set().union(*flagged) if ok else None
+
+
+def big_store_flags(b, flagged):
+    """A new session sees every session's flags (SEARCH FLAGGED)."""
+    c = imaplib.IMAP4_SSL("127.0.0.1", b.ports[993], ssl_context=tls_ctx(),
+                          timeout=60)
+    c.login(USER, PASSWORD)
+    typ, d = c.select("INBOX", readonly=True)
+    n = int(d[0]) if typ == "OK" else -1
+    typ, d = c.uid("search", None, "FLAGGED")
+    got = set(int(x) for x in d[0].split()) if typ == "OK" else None
+    c.logout()
+    return n, got
+
+
+def big_store_checks(elf, work, lwmaild):
+    flash = os.path.join(work, "flash-2000.img")
+    t = time.time()
+    uids = make_big_store(lwmaild, work, flash)
+    if not uids:
+        return
+    print("2,000-message image made in %.1f s" % (time.time() - t),
+          flush=True)
+    b = Board(elf, work, "flash=%s" % flash)
+    try:
+        m = b.wait_for(r"store: mounted in (\d+) ms", 60)
+        check(m is not None and not any("formatting" in l for l in b.log),
+              "firmware mounts the host-made store of 2,000 messages (%s ms)"
+              % (m.group(1) if m else "?"))
+        if not b.wait_for(r"lwmail: IMAPS on", 60):
+            check(False, "firmware up on the 2,000-message store")
+            return
+        flagged = None
+        try:
+            t = time.time()
+            flagged = big_store_sessions(b, uids)
+            print("4 sessions on 2,000 messages: %.1f s" % (time.time() - t),
+                  flush=True)
+            if flagged is not None:
+                n, got = big_store_flags(b, flagged)
+                check(n == BIG_COUNT and got == flagged,
+                      "a fifth session: %d messages, SEARCH FLAGGED = the "
+                      "%d flagged by the four" % (n, len(flagged)))
+        except (OSError, imaplib.IMAP4.error, ssl.SSLError) as e:
+            check(False, "2,000-message session: %r" % e)
+        # still healthy: no fault, figures sane, clean shutdown
+        check(not any("HARD FAULT" in l or "PANIC" in l for l in b.log),
+              "2,000 messages: no fault on the console")
+        if b.p.poll() is None:
+            b.console(b"s")
+            tl = b.wait_for(r"^tls\(console\).*peak (\d+), alloc failures "
+                            r"(\d+)", 10)
+            st = [l for l in b.log if l.startswith("stats(console)")]
+            viol = re.search(r"violations (\d+)", st[-1]) if st else None
+            check(tl is not None and tl.group(2) == "0" and
+                  viol is not None and viol.group(1) == "0",
+                  "2,000 messages: no failed arena allocation (peak %s B), "
+                  "no NOR violation: %s"
+                  % (tl.group(1) if tl else "?", st[-1] if st else "none"))
+            rc, tail = b.quit()
+            check(rc == 0 and any("lwmail: stopped" in l for l in tail),
+                  "2,000 messages: clean shutdown (rc %r)" % rc)
+        else:
+            check(False, "firmware still running after the 2,000-message "
+                  "sessions (rc %r)" % b.p.returncode)
+    finally:
+        b.stop()
+
+    if flagged is None:
+        return
+    # the flags are on the flash: a restart sees them
+    b = Board(elf, work, "flash=%s" % flash)
+    try:
+        m = b.wait_for(r"store: mounted in (\d+) ms", 60)
+        if b.wait_for(r"lwmail: IMAPS on", 60):
+            try:
+                n, got = big_store_flags(b, flagged)
+                check(n == BIG_COUNT and got == flagged,
+                      "restart on the 2,000-message image (mount %s ms): "
+                      "%d messages, the %d flags kept"
+                      % (m.group(1) if m else "?", n, len(flagged)))
+            except (OSError, imaplib.IMAP4.error, ssl.SSLError) as e:
+                check(False, "2,000 messages after restart: %r" % e)
+        else:
+            check(False, "firmware up again on the 2,000-message image")
+    finally:
+        b.stop()
+
+
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: qemu_test.py REPO_ROOT WORKDIR")
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: qemu_test.py REPO_ROOT WORKDIR [LWMAILD]")
     root = os.path.abspath(sys.argv[1])
     work = os.path.abspath(sys.argv[2])
     os.makedirs(work, exist_ok=True)
@@ -460,7 +763,17 @@ def main():
                 check(False, "restart session: %r" % e)
         b.stop()
 
-    # -------- boot 3: the firmware ends itself, semihosting exit code
+    # -------- boots 3 and 4: a 2,000-message store made by the host server
+    if imap:
+        lwmaild = find_lwmaild(work)
+        if check(lwmaild is not None, "host lwmaild for the 2,000-message "
+                 "image: %s" % lwmaild):
+            t = time.time()
+            big_store_checks(elf, work, lwmaild)
+            print("2,000-message case: %.1f s" % (time.time() - t),
+                  flush=True)
+
+    # -------- boot 5: the firmware ends itself, semihosting exit code
     b = Board(elf, work, "runfor=300", fwd=False)
     try:
         rc = b.p.wait(60)
