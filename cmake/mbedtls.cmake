@@ -11,6 +11,12 @@
 #   LWM_SOURCES_DIR         where third-party sources are unpacked
 #                           (default: <repo>/build/_sources, shared by all
 #                           build directories; never committed)
+#   LWM_MBEDTLS_USER_CONFIG a board's header that narrows our configuration
+#                           (a normal variable, set before the include;
+#                           firmware/ sets it): passed as
+#                           MBEDTLS_USER_CONFIG_FILE, which
+#                           lwm_mbedtls_config.h includes last. Empty (the
+#                           host build): the configuration as it is
 
 set(LWM_SOURCES_DIR "${PROJECT_SOURCE_DIR}/build/_sources" CACHE PATH
     "Where Debian source packages of third-party libraries are unpacked")
@@ -46,6 +52,12 @@ target_include_directories(lwm_mbedtls SYSTEM
 target_include_directories(lwm_mbedtls PUBLIC "${PROJECT_SOURCE_DIR}/include")
 target_compile_definitions(lwm_mbedtls
     PUBLIC "MBEDTLS_CONFIG_FILE=\"lwmail/lwm_mbedtls_config.h\"")
+# PUBLIC like the configuration itself: src/tls must see the same
+# structures as the library
+if(LWM_MBEDTLS_USER_CONFIG)
+    target_compile_definitions(lwm_mbedtls
+        PUBLIC "MBEDTLS_USER_CONFIG_FILE=\"${LWM_MBEDTLS_USER_CONFIG}\"")
+endif()
 if(LWM_CONFIG_DIR)
     target_include_directories(lwm_mbedtls PUBLIC "${LWM_CONFIG_DIR}")
     target_compile_definitions(lwm_mbedtls PUBLIC LWM_HAVE_CONFIG_H=1)

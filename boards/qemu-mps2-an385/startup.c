@@ -9,11 +9,11 @@
  * versions can reach malloc.
  */
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "board.h"
 #include "board_int.h"
+#include "lwm_mbedtls_board.h"      /* board_mbedtls_exit */
 
 extern uint32_t __data_start[], __data_end[], __data_load[];
 extern uint32_t __bss_start[], __bss_end[];
@@ -169,14 +169,14 @@ const vector_t board_vectors[16 + 32] = {
 
 /* ------------------------------------------------------------ exit */
 
-/* The C runtime's exit(), ours: nothing in the image should call it, but
- * mbedTLS's arena allocator (memory_buffer_alloc.c) does, on finding its
- * heap corrupt. newlib's exit would bring the reentrancy structure and
- * stdio clean-up and need an _exit stub; this one says what happened and
+/* mbedTLS's exit (MBEDTLS_PLATFORM_EXIT_MACRO in lwm_mbedtls_board.h):
+ * its arena allocator (memory_buffer_alloc.c) calls it on finding its
+ * heap corrupt, the only caller in the image. So nothing needs libc's
+ * exit(), whose newlib version would bring the reentrancy structure and
+ * stdio clean-up and need an _exit stub; this says what happened and
  * stops the board with the code. */
-void exit(int code)
+void board_mbedtls_exit(int code)
 {
-    board_printf("\r\n*** exit(%d) called (mbedTLS arena corrupt?)\r\n",
-                 code);
+    board_printf("\r\n*** mbedTLS exit(%d): arena corrupt\r\n", code);
     board_exit(code ? code : BOARD_EXIT_PANIC);
 }

@@ -3,7 +3,13 @@
  *
  * Used for the host build and boards alike; every file that includes an
  * mbedTLS header must see it (CMake passes MBEDTLS_CONFIG_FILE on the
- * lwm_mbedtls target's interface). What it selects, and why:
+ * lwm_mbedtls target's interface). A board narrows it with its own file,
+ * MBEDTLS_USER_CONFIG_FILE (boards/<board>/lwm_mbedtls_board.h, which
+ * firmware/CMakeLists.txt passes when it exists), included at the end of
+ * this one, before check_config.h, as mbedTLS's own config.h does: it
+ * #undefs what the board does without and adds its few options, so this
+ * file stays the one source of the rest (the static-memory setup above
+ * all). What it selects for the host, and why:
  *
  *  - memory: MBEDTLS_PLATFORM_MEMORY with MEMORY_BUFFER_ALLOC_C over a
  *    static arena; the platform's default allocator points at stubs that
@@ -109,6 +115,11 @@ void lwm_tls_no_free(void *p);
     MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,                 \
     MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,                 \
     MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+
+/* ---- the board's changes (see the top of this file) */
+#if defined(MBEDTLS_USER_CONFIG_FILE)
+#include MBEDTLS_USER_CONFIG_FILE
+#endif
 
 #include "mbedtls/check_config.h"
 

@@ -270,6 +270,9 @@ static int load_identity(struct lwm_server *srv, const struct lwm_tls_cfg *cfg)
 {
     int r;
     if (cfg->cert) {
+        /* PEM or DER; DER only where the configuration leaves out
+         * MBEDTLS_PEM_PARSE_C (boards: their pair is made and kept as
+         * DER), and both calls then take DER without a guard here */
         r = mbedtls_x509_crt_parse(&tls.crt, cfg->cert, cfg->cert_len);
         if (r != 0) {
             log_hex_code(srv, LWM_LOG_ERR, -1,
@@ -413,9 +416,17 @@ int tls_init(struct lwm_server *srv, const struct lwm_tls_cfg *cfg)
      * order starts at P-384, 40 % more handshake CPU with the clients
      * that offer everything) */
     {
+        /* (a board's configuration may leave X25519 or P-384 out: the
+         * list names only what is built, so it says what is offered) */
         static const mbedtls_ecp_group_id curves[] = {
-            MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
-            MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE
+#if defined(MBEDTLS_ECP_DP_CURVE25519_ENABLED)
+            MBEDTLS_ECP_DP_CURVE25519,
+#endif
+            MBEDTLS_ECP_DP_SECP256R1,
+#if defined(MBEDTLS_ECP_DP_SECP384R1_ENABLED)
+            MBEDTLS_ECP_DP_SECP384R1,
+#endif
+            MBEDTLS_ECP_DP_NONE
         };
         mbedtls_ssl_conf_curves(&tls.conf, curves);
     }
