@@ -15,15 +15,15 @@
  *  - ECDHE-ECDSA only: the board's certificate is the ECDSA P-256 one it
  *    makes itself (src/tls/cert.c); nothing on it can load an RSA key;
  *  - ECDHE-ECDSA-AES128-GCM-SHA256 and ECDHE-ECDSA-CHACHA20-POLY1305-SHA256:
- *    the SHA-384 suite (AES-256-GCM) would keep SHA-512's 4 KiB of code
- *    for no client that lacks both of these;
+ *    the SHA-384 suite (AES-256-GCM) would keep SHA-512's 5 KiB of code,
+ *    and clients that offer it offer AES-128-GCM too;
  *  - key exchange on X25519 (what clients prefer) or P-256;
  *  - ECDSA signatures with SHA-256 (or SHA-224), which every client
  *    offers for P-256;
  *  - DER only: the certificate and key are kept in the flash store as
  *    DER, so no PEM, base64, PKCS#5 or encrypted keys;
- *  - smaller AES tables (2 KiB of ROM instead of 8; the Cortex-M3 has no
- *    cache, so the extra rotations cost cycles, not timing leaks);
+ *  - smaller AES tables (2 KiB of ROM instead of 8, for a few rotations
+ *    more per round);
  *  - no SNI parsing: the server registers no SNI callback, so the
  *    extension would be skipped anyway.
  *
