@@ -641,6 +641,9 @@ def bench_base_run(v, args, logf):
         f = wait_idle(b, b.figures)
         row("stack high-water mark, after the handshakes and bulk "
             "transfers", fmt(f["stack"], "B"), "booted on the saved image")
+        row("arena peak after that boot's work (one session at a time)",
+            fmt(f["peak"], "B"), "failed allocations %d; %d handshakes OK, "
+            "%d failed" % (f["fails"], f["ok"], f["failed"]))
         f["first_stack"] = first["stack"]
         return hs, bulk, f
     finally:
