@@ -792,11 +792,12 @@ def reading(sizes, arena, hs, bulk, f):
 
 def write_doc(path, sizes, variants, extra):
     body = [SECTION, "", DOC_INTRO, "### Results", "",
-            "%s, lwmail at %s; %s. Images: %s." % (
+            textwrap.fill("%s, lwmail at %s; %s. Images: %s." % (
                 datetime.date.today().isoformat(), git_rev(), machine(),
                 "; ".join("`%s` %s" % (n, ("`" + v["defs"] + "`")
                                        if v["defs"] else "as is")
-                          for n, v in variants.items())),
+                          for n, v in variants.items())), 76,
+                break_on_hyphens=False, break_long_words=False),
             "", markdown(sizes, variants), ""]
     if extra:
         body += [extra, ""]
