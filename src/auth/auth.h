@@ -36,16 +36,16 @@
 #define AUTH_KDF_DK_MAX 64        /* two blocks: RFC 7914's vectors */
 
 struct auth_kdf {
-    uint32_t ist[8];              /* SHA-256 state after K ^ ipad */
-    uint32_t ost[8];              /* SHA-256 state after K ^ opad */
     uint32_t iters;               /* c */
     uint32_t done;                /* iterations of the current block */
-    uint8_t u[32];                /* U_j */
-    uint8_t t[32];                /* U_1 ^ ... ^ U_j */
     uint8_t block;                /* current block, from 1 */
     uint8_t nblocks;
     uint8_t dk_len;
     uint8_t salt_len;
+    uint32_t ist[8];              /* SHA-256 state after K ^ ipad */
+    uint32_t ost[8];              /* SHA-256 state after K ^ opad */
+    uint8_t u[32];                /* U_j */
+    uint8_t t[32];                /* U_1 ^ ... ^ U_j */
     uint8_t salt[AUTH_KDF_SALT_MAX];
     uint8_t dk[AUTH_KDF_DK_MAX];  /* the derived key, when complete */
 };
@@ -141,7 +141,6 @@ const char *auth_peer(int slot);
                                      now, nothing was checked */
 
 struct auth_login {
-    struct auth_kdf kdf;
     uint32_t peer;                /* hash of the client's address */
     uint32_t until;               /* AUTH_WAIT: answer at this ms */
     uint32_t fails;               /* the address's count after this one */
@@ -151,6 +150,8 @@ struct auth_login {
                                      caller clears it) */
     uint8_t name_len;
     char name[LWM_USER_NAME_MAX + 1];  /* as given (cut), for the log */
+    struct auth_kdf kdf;          /* last: the fields above stay in reach
+                                     of Thumb's short loads and stores */
 };
 
 /**

@@ -162,7 +162,7 @@ static int login_ok(struct imap_sess *s, const char *name)
     int id = lwm_user_find(srv->store, name);
     if (id < 0)
         return resp_store_err(s, id, "Mail store unavailable");
-    s->user = (int16_t)id;
+    s->user = (uint16_t)id;
     s->state = SS_AUTH;
     sess_logf(s, LWM_LOG_INFO, "logged in: %s", name);
     return resp_fmt(s, "OK [CAPABILITY %s] Logged in", capability_string(s));

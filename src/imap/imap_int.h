@@ -125,8 +125,6 @@ struct fetch_state {
     uint32_t epoch;              /* srv_epoch() when msg was last found */
     uint32_t step_read;          /* flash bytes read in this step */
     uint16_t set_tok;
-    struct lwm_msg msg;          /* the current message */
-    struct lwm_mime_sum sum;
     /* the literal being streamed */
     uint8_t src;                 /* enum stream_src */
     uint8_t counting;            /* HEADER.FIELDS: first pass, sizing */
@@ -137,6 +135,8 @@ struct fetch_state {
     uint32_t rng_off, rng_len;   /* HEADER.FIELDS: the header's range */
     /* HEADER.FIELDS filter */
     uint8_t fl_state, fl_keep, fl_nlen;
+    struct lwm_msg msg;          /* the current message */
+    struct lwm_mime_sum sum;
     char fl_name[80];
     struct lwm_mime_dec dec;
     struct fetch_att atts[LWM_IMAP_FETCH_ATTS];
@@ -156,36 +156,15 @@ struct imap_sess {
     uint8_t lit_refused;         /* lit_refuse() done for this command */
     uint8_t starttls;            /* STARTTLS answered: TLS begins once
                                     that OK is flushed */
-    uint32_t peer_hash;          /* FNV-1a of the client's address text
-                                    (login throttling, pre-auth limits) */
-    uint32_t open_ms;            /* when the connection was accepted */
-    int16_t user;                /* store user id */
-    int16_t slot;                /* index in lwm_the_server.sess (kept
+    uint16_t user;               /* store user id */
+    uint16_t slot;               /* index in lwm_the_server.sess (kept
                                     while the slot is free) */
     void *conn;                  /* the port's handle */
     uint32_t last_ms;            /* last input or output (idle timeout) */
     uint32_t tx_ms;              /* output last taken, or none pending */
-    uint32_t closing_ms;         /* when closing was first seen */
-    uint8_t closing_seen;
-    uint8_t closing_forced;      /* the goodbye was not taken in time */
-    uint32_t sync_sent;          /* "+" sent for the command being read */
     uint32_t cmd_len;            /* bytes of the running command in rx */
     uint64_t lit_left;           /* RX_APPEND/RX_DISCARD: bytes to go */
     int (*step)(struct imap_sess *s);
-
-    /* the running command */
-    struct lwm_cmd cmd;
-    struct lwm_tok toks[LWM_IMAP_MAX_TOKS];
-    char tag[IMAP_TAG_MAX + 1];
-    uint8_t tag_len;
-    uint8_t allow_expunge;       /* may announce EXPUNGE at its end */
-    uint8_t uses_view;           /* its steps work on the selected mbox */
-    uint8_t finishing;           /* announcing updates before done[] */
-    uint16_t done_len;
-    char done[512];              /* the tagged response, sent after the
-                                    untagged updates at the command's end */
-
-    struct imap_view view;
 
     /* per-command state */
     union {
@@ -224,12 +203,12 @@ struct imap_sess {
             uint16_t src_len;
             uint8_t cu_lost;     /* COPYUID too long to send */
             uint8_t move;
-            char src[200];       /* COPYUID source set so far */
             uint32_t dst_id;     /* COPY/MOVE target's id (slot reuse) */
             uint32_t limit;      /* UIDs from here on came in during the
                                     command (MOVE into the same mailbox) */
             uint8_t nur;         /* MOVE by seq: the set as UID ranges */
             uint32_t ur[16][2];
+            char src[200];       /* COPYUID source set so far */
         } st;
         struct {
             int slot;            /* search program slot */
@@ -250,28 +229,53 @@ struct imap_sess {
             struct lwm_msg msg;
         } se;
     } u;
+
+    uint32_t peer_hash;          /* FNV-1a of the client's address text
+                                    (login throttling, pre-auth limits) */
+    uint32_t open_ms;            /* when the connection was accepted */
+    uint32_t closing_ms;         /* when closing was first seen */
+    uint8_t closing_seen;
+    uint8_t closing_forced;      /* the goodbye was not taken in time */
+    uint32_t sync_sent;          /* "+" sent for the command being read */
+
+    /* the running command */
+    struct lwm_cmd cmd;
+    struct lwm_tok toks[LWM_IMAP_MAX_TOKS];
+    char tag[IMAP_TAG_MAX + 1];
+    uint8_t tag_len;
+    uint8_t allow_expunge;       /* may announce EXPUNGE at its end */
+    uint8_t uses_view;           /* its steps work on the selected mbox */
+    uint8_t finishing;           /* announcing updates before done[] */
+    uint16_t done_len;
+    char done[512];              /* the tagged response, sent after the
+                                    untagged updates at the command's end */
+
+    struct imap_view view;
+
 };
 
 /* ------------------------------------------------ shared server state */
 
 struct lwm_server {
+    /* small and often used first: near the start, a field's offset fits
+     * in the short forms of Thumb loads and stores */
     const struct lwm_server_cfg *cfg;
     struct lwm_store *store;
-    uint32_t batch[LWM_IMAP_BATCH];      /* UID arrays for store calls */
-    struct lwm_mime mime[LWM_IMAP_MIME_SLOTS];
-    uint8_t mime_used[LWM_IMAP_MIME_SLOTS];
-    struct lwm_search_prog search[LWM_IMAP_SEARCH_SLOTS];
-    uint8_t search_used[LWM_IMAP_SEARCH_SLOTS];
+    uint32_t rx_len[LWM_MAX_SESSIONS];
+    uint32_t tx_head[LWM_MAX_SESSIONS], tx_len[LWM_MAX_SESSIONS];
     uint32_t next_poll_ms;
     uint16_t nsess;
     uint8_t waiting;                     /* a step yielded: come back now */
     uint8_t res_wait;                    /* a step waits for a resource */
     uint32_t changes;                    /* srv_changed & co. so far */
+    uint8_t mime_used[LWM_IMAP_MIME_SLOTS];
+    uint8_t search_used[LWM_IMAP_SEARCH_SLOTS];
+    uint32_t batch[LWM_IMAP_BATCH];      /* UID arrays for store calls */
+    struct lwm_mime mime[LWM_IMAP_MIME_SLOTS];
+    struct lwm_search_prog search[LWM_IMAP_SEARCH_SLOTS];
     struct imap_sess sess[LWM_MAX_SESSIONS];
     uint8_t rx[LWM_MAX_SESSIONS][LWM_IMAP_RXBUF];
-    uint32_t rx_len[LWM_MAX_SESSIONS];
     uint8_t tx[LWM_MAX_SESSIONS][LWM_IMAP_TXBUF];
-    uint32_t tx_head[LWM_MAX_SESSIONS], tx_len[LWM_MAX_SESSIONS];
 };
 
 extern struct lwm_server lwm_the_server;

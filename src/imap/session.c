@@ -1154,7 +1154,7 @@ void sess_open(struct imap_sess *s, void *conn, uint32_t peer_hash,
     memset(s, 0, sizeof *s);
     s->state = SS_NOAUTH;
     s->conn = conn;
-    s->slot = (int16_t)k;
+    s->slot = (uint16_t)k;
     s->last_ms = s->open_ms = s->tx_ms = now;
     s->peer_hash = peer_hash;
     s->view.mbox = -1;
@@ -1180,7 +1180,7 @@ void sess_free(struct imap_sess *s)
     srv->tx_len[k] = srv->tx_head[k] = 0;
     memset(s, 0, sizeof *s);
     s->state = SS_FREE;
-    s->slot = (int16_t)k;
+    s->slot = (uint16_t)k;
     s->view.mbox = -1;
     if (srv->nsess)
         srv->nsess--;

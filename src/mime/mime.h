@@ -243,25 +243,27 @@ struct lwm_mime_part {
  *  LWM_MIME_MAX_PARTS * 40 + LWM_MIME_STR_MAX + LWM_MIME_BOUNDARY_MAX +
  *  LWM_MIME_MAX_DEPTH * 6 + about 150. */
 struct lwm_mime {
-    struct lwm_mime_part part[LWM_MIME_MAX_PARTS];
-    uint8_t str[LWM_MIME_STR_MAX];           /* the header value arena */
-    uint8_t line[LWM_MIME_BOUNDARY_MAX + 4]; /* a possible boundary line */
-    uint8_t name[28];                        /* a header field name */
-    struct {
-        uint16_t part, off; /* an open multipart; its boundary in str[] */
-        uint8_t len;
-    } bnd[LWM_MIME_MAX_DEPTH];
-    struct lwm_mime_dec dec;      /* decoded size of the current leaf */
+    /* the scalars first: at small offsets, Thumb code reaches them with
+     * its short load and store forms */
+    uint8_t state, ctx, nbnd, llen, nlen, eol, cr, tag, level;
+    uint16_t nparts, cur;         /* parts used; innermost open part */
+    uint16_t str_used;            /* arena bytes used */
+    uint16_t fld, flen, fcap;     /* the value being collected */
+    uint16_t flags;
     uint32_t pos, nl;             /* octets and LFs fed so far */
     uint32_t line_start, line_nl; /* where the current line began */
     uint32_t seen;                /* header fields seen in this header */
     uint32_t blob_len, env_len, bs_len, body_len; /* rendering cache */
     uint32_t blob_max;            /* lwm_mime_set_max */
-    uint16_t nparts, cur;         /* parts used; innermost open part */
-    uint16_t str_used;            /* arena bytes used */
-    uint16_t fld, flen, fcap;     /* the value being collected */
-    uint16_t flags;
-    uint8_t state, ctx, nbnd, llen, nlen, eol, cr, tag, level;
+    struct lwm_mime_dec dec;      /* decoded size of the current leaf */
+    struct {
+        uint16_t part, off; /* an open multipart; its boundary in str[] */
+        uint8_t len;
+    } bnd[LWM_MIME_MAX_DEPTH];
+    uint8_t name[28];                        /* a header field name */
+    uint8_t line[LWM_MIME_BOUNDARY_MAX + 4]; /* a possible boundary line */
+    struct lwm_mime_part part[LWM_MIME_MAX_PARTS];
+    uint8_t str[LWM_MIME_STR_MAX];           /* the header value arena */
 };
 
 /** Prepare m for a new message. */

@@ -175,19 +175,12 @@ struct lwm_search_needle {
 };
 
 struct lwm_search_prog {
-    struct lwm_search_node node[LWM_SEARCH_MAX_NODES];
-    struct lwm_search_needle needle[LWM_SEARCH_MAX_NEEDLES];
-    uint8_t arena[LWM_SEARCH_ARENA];
-    uint16_t nnodes, nneedles, arena_used;
+    /* the byte fields first, then wider ones, the arrays last: the
+     * scalars stay at small offsets, in reach of Thumb's short load and
+     * store forms */
     uint8_t ret;             /* LWM_SEARCH_RET_* */
     uint8_t uses;            /* what the program looks at (USE_*) */
-
-    lwm_search_saved_fn saved;
-    void *saved_ctx;
-
     /* per message */
-    int32_t idate_days, sent_days;
-    uint32_t name_len;       /* bytes of the current field name */
     uint8_t hstate;          /* header scanner state */
     uint8_t hflags;          /* HF_* bits */
     uint8_t prev_h, prev_d, prev_t; /* folding context of each stream */
@@ -196,11 +189,21 @@ struct lwm_search_prog {
     uint8_t dirty;           /* a leaf changed: evaluate the tree again */
     uint8_t active;          /* needles inside the current field value */
     uint8_t tpend;           /* line break TEXT holds back (unfolding) */
-    uint8_t date_buf[40];    /* start of the Date: value, comments out */
     /* RFC 2047 decoder of the current field value */
     uint8_t dstate, dcs, dn, dws_len;
-    uint32_t dacc;
     uint8_t dws[8];          /* white space held after an encoded word */
+    uint32_t dacc;
+    int32_t idate_days, sent_days;
+    uint32_t name_len;       /* bytes of the current field name */
+
+    uint16_t nnodes, nneedles, arena_used;
+    lwm_search_saved_fn saved;
+    void *saved_ctx;
+
+    uint8_t date_buf[40];    /* start of the Date: value, comments out */
+    struct lwm_search_node node[LWM_SEARCH_MAX_NODES];
+    struct lwm_search_needle needle[LWM_SEARCH_MAX_NEEDLES];
+    uint8_t arena[LWM_SEARCH_ARENA];
 };
 
 /* ------------------------------------------------------------ API */

@@ -62,7 +62,7 @@ struct lwm_server *lwm_server_init(const struct lwm_server_cfg *cfg,
     srv->store = cfg->store;
     for (k = 0; k < LWM_MAX_SESSIONS; k++) {
         srv->sess[k].state = SS_FREE;
-        srv->sess[k].slot = (int16_t)k;
+        srv->sess[k].slot = (uint16_t)k;
         srv->sess[k].view.mbox = -1;
     }
     /* the users' hash strings, checked before anything is created */
