@@ -557,6 +557,17 @@ static struct lwm_user_ent *user_by_id(struct lwm_store *s, uint32_t id)
     return NULL;
 }
 
+/* A message enters (sign +1) or leaves (-1) a mailbox's totals. */
+static void ent_add_counts(struct lwm_mbox_ent *mb, uint32_t flags,
+                           uint32_t size, int sign)
+{
+    if (!(flags & LWM_FLAG_SEEN))
+        mb->unseen += (uint32_t)sign;
+    if (flags & LWM_FLAG_DELETED)
+        mb->deleted += (uint32_t)sign;
+    mb->size += (uint64_t)(int64_t)sign * size;
+}
+
 /* ========================================================== bodies === */
 
 /* Bytes of the body's stream: the message, then its summary. */
@@ -565,21 +576,31 @@ static uint32_t body_total(const struct lwm_msg *m)
     return m->size + m->sum_len;
 }
 
-/* Read and check a body's H and C units into m (uid etc. untouched). */
-static int body_info(struct lwm_store *s, uint32_t body, struct lwm_msg *m)
+/* The H unit of a body (its first 16 bytes: type, version, date, chain
+ * position, CRC); returns the CRC, which the C unit's CRC continues. */
+static uint32_t body_h_unit(uint8_t hu[BODY_H_BYTES], uint32_t date,
+                            uint32_t first_n)
 {
-    uint8_t h[BODY_H_BYTES], c[BODY_C_BYTES];
     uint32_t hcrc;
-    int err;
+    hu[0] = BODY_TYPE;
+    hu[1] = BODY_VERSION;
+    hu[2] = hu[3] = 0xFF;
+    lwm_put32(hu + 4, date);
+    lwm_put32(hu + 8, first_n);
+    hcrc = lwm_crc32c(0, hu, 12);
+    lwm_put32(hu + 12, hcrc);
+    return hcrc;
+}
 
-    if (body == LWM_NONE || body / BS(s) >= NBLK(s) ||
-        body % BS(s) < s->hdr_size ||
-        body % BS(s) + HS(s) + CS(s) > BS(s) ||
-        s->blks[body / BS(s)].state != LWM_BLK_DATA)
-        return LWM_ERR_CORRUPT;
-    err = fl_read(s, body, h, sizeof h);
+/* Read the H and C units of the body at addr and check their CRCs:
+ * LWM_ERR_CORRUPT if they fail (erased, or torn by a power cut). */
+static int body_hc_read(struct lwm_store *s, uint32_t addr,
+                        uint8_t h[BODY_H_BYTES], uint8_t c[BODY_C_BYTES])
+{
+    uint32_t hcrc;
+    int err = fl_read(s, addr, h, BODY_H_BYTES);
     if (!err)
-        err = fl_read(s, body + HS(s), c, sizeof c);
+        err = fl_read(s, addr + HS(s), c, BODY_C_BYTES);
     if (err)
         return err;
     hcrc = lwm_crc32c(0, h, 12);
@@ -587,6 +608,23 @@ static int body_info(struct lwm_store *s, uint32_t body, struct lwm_msg *m)
         lwm_get32(h + 12) != hcrc ||
         lwm_get32(c + 24) != lwm_crc32c(hcrc, c, 24))
         return LWM_ERR_CORRUPT;
+    return 0;
+}
+
+/* Read and check a body's H and C units into m (uid etc. untouched). */
+static int body_info(struct lwm_store *s, uint32_t body, struct lwm_msg *m)
+{
+    uint8_t h[BODY_H_BYTES], c[BODY_C_BYTES];
+    int err;
+
+    if (body == LWM_NONE || body / BS(s) >= NBLK(s) ||
+        body % BS(s) < s->hdr_size ||
+        body % BS(s) + HS(s) + CS(s) > BS(s) ||
+        s->blks[body / BS(s)].state != LWM_BLK_DATA)
+        return LWM_ERR_CORRUPT;
+    err = body_hc_read(s, body, h, c);
+    if (err)
+        return err;
     m->body = body;
     m->date = lwm_get32(h + 4);
     m->first_n = lwm_get32(h + 8);
@@ -761,11 +799,7 @@ static int body_begin(struct lwm_store *s, struct lwm_append *a,
             return err;
     }
     memset(hu, 0xFF, sizeof hu);
-    hu[0] = BODY_TYPE;
-    hu[1] = BODY_VERSION;
-    lwm_put32(hu + 4, a->date);
-    lwm_put32(hu + 8, h->n);
-    lwm_put32(hu + 12, lwm_crc32c(0, hu, 12));
+    body_h_unit(hu, a->date, h->n);
     err = fl_prog(s, blk_addr(s, h->blk) + h->off, hu, HS(s));
     if (err)
         return err;
@@ -886,12 +920,7 @@ static int body_finish(struct lwm_store *s, struct lwm_append *a,
             return err;
         a->npend = 0;
     }
-    hu[0] = BODY_TYPE;
-    hu[1] = BODY_VERSION;
-    hu[2] = hu[3] = 0xFF;
-    lwm_put32(hu + 4, a->date);
-    lwm_put32(hu + 8, a->first_n);
-    hcrc = lwm_crc32c(0, hu, 12);
+    hcrc = body_h_unit(hu, a->date, a->first_n);
     memset(c, 0xFF, sizeof c);
     lwm_put32(c, a->len);
     lwm_put32(c + 4, aborted ? LWM_NONE : h->blk);
@@ -1501,11 +1530,7 @@ static int rebuild_accounting(struct lwm_store *s)
                 i++;
                 continue;
             }
-            if (!(s->msgs[i].flags & LWM_FLAG_SEEN))
-                mb->unseen++;
-            if (s->msgs[i].flags & LWM_FLAG_DELETED)
-                mb->deleted++;
-            mb->size += msg.size;
+            ent_add_counts(mb, s->msgs[i].flags, msg.size, +1);
             i++;
         }
     }
@@ -2554,16 +2579,6 @@ void lwm_append_abort(struct lwm_store *s, int ai)
     a->used = 0;
 }
 
-static void ent_add_counts(struct lwm_mbox_ent *mb, uint32_t flags,
-                           uint32_t size, int sign)
-{
-    if (!(flags & LWM_FLAG_SEEN))
-        mb->unseen += (uint32_t)sign;
-    if (flags & LWM_FLAG_DELETED)
-        mb->deleted += (uint32_t)sign;
-    mb->size += (uint64_t)(int64_t)sign * size;
-}
-
 int lwm_append_commit(struct lwm_store *s, int ai)
 {
     struct lwm_append *a = append_get(s, ai);
@@ -2625,20 +2640,11 @@ out:
 
 /* ==================================================== public: flags etc. === */
 
-static uint32_t flags_apply(uint32_t old, enum lwm_flags_op op, uint32_t f)
-{
-    switch (op) {
-    case LWM_FLAGS_ADD: return old | f;
-    case LWM_FLAGS_REMOVE: return old & ~f;
-    default: return f;
-    }
-}
-
 int lwm_store_flags(struct lwm_store *s, int m, const uint32_t *uids,
                     uint32_t n, enum lwm_flags_op op, uint32_t flags)
 {
     struct lwm_mbox_ent *mb;
-    uint32_t i, changed = 0, left, k = 0, ms;
+    uint32_t i, changed = 0, left, k = 0, ms, keep, set;
     uint8_t *p;
     int err = mbox_ok(s, m), found;
 
@@ -2648,12 +2654,15 @@ int lwm_store_flags(struct lwm_store *s, int m, const uint32_t *uids,
         return err;
     if ((!uids && n) || op > LWM_FLAGS_REMOVE)
         return LWM_ERR_INVAL;
+    /* each operation as new = (old & keep) | set */
+    keep = op == LWM_FLAGS_SET ? 0 : op == LWM_FLAGS_ADD ? ~0u : ~flags;
+    set = op == LWM_FLAGS_REMOVE ? 0 : flags;
     mb = &s->mboxes[m];
     if (flags >> 5 >> mb->nkeywords)
         return LWM_ERR_INVAL;
     for (i = 0; i < n; i++) {
         uint32_t pos = idx_lower(s, m, uids[i], &found);
-        if (found && flags_apply(s->msgs[pos].flags, op, flags) !=
+        if (found && ((s->msgs[pos].flags & keep) | set) !=
                          s->msgs[pos].flags)
             changed++;
     }
@@ -2669,7 +2678,7 @@ int lwm_store_flags(struct lwm_store *s, int m, const uint32_t *uids,
         uint32_t pos = idx_lower(s, m, uids[i], &found), nf;
         if (!found)
             continue;
-        nf = flags_apply(s->msgs[pos].flags, op, flags);
+        nf = (s->msgs[pos].flags & keep) | set;
         if (nf == s->msgs[pos].flags)
             continue;
         lwm_put32(p + 6 + 12 * k, uids[i]);
@@ -2695,7 +2704,7 @@ int lwm_store_flags(struct lwm_store *s, int m, const uint32_t *uids,
         struct lwm_msg_ent *e = &s->msgs[pos];
         if (!found)
             continue;
-        nf = flags_apply(e->flags, op, flags);
+        nf = (e->flags & keep) | set;
         if (nf == e->flags)
             continue;
         ent_add_counts(mb, e->flags, 0, -1);
@@ -3268,7 +3277,7 @@ static int gc_scan_step(struct lwm_store *s)
 {
     uint32_t v = s->gc_victim, o = s->gc_off;
     uint8_t h[BODY_H_BYTES], c[BODY_C_BYTES];
-    uint32_t len, last, hcrc, next, first_n, last_n;
+    uint32_t len, last, next, first_n, last_n;
     struct lwm_msg m;
     int err;
 
@@ -3298,16 +3307,11 @@ static int gc_scan_step(struct lwm_store *s)
     }
     if (o + HS(s) + CS(s) > BS(s))
         goto done;
-    err = fl_read(s, blk_addr(s, v) + o, h, sizeof h);
-    if (!err)
-        err = fl_read(s, blk_addr(s, v) + o + HS(s), c, sizeof c);
+    err = body_hc_read(s, blk_addr(s, v) + o, h, c);
+    if (err == LWM_ERR_CORRUPT)
+        goto done; /* erased, or torn by a power cut: nothing after it */
     if (err)
         return err;
-    hcrc = lwm_crc32c(0, h, 12);
-    if (h[0] != BODY_TYPE || h[1] != BODY_VERSION ||
-        lwm_get32(h + 12) != hcrc ||
-        lwm_get32(c + 24) != lwm_crc32c(hcrc, c, 24))
-        goto done; /* erased, or torn by a power cut: nothing after it */
     len = lwm_get32(c);
     if (lwm_get32(c + 16) > LWM_SUMMARY_MAX)
         goto done;
