@@ -64,8 +64,7 @@ static int store_step(struct imap_sess *s)
     }
     /* apply the next batch */
     {
-        uint32_t n = 0, c = s->u.st.cursor, before;
-        struct lwm_mbox_info mi;
+        uint32_t n = 0, c = s->u.st.cursor;
         int r;
         while (n < LWM_IMAP_BATCH &&
                view_set_next(s, s->u.st.set_tok, uid, &c,
@@ -76,19 +75,9 @@ static int store_step(struct imap_sess *s)
         }
         if (n == 0)
             return resp_done(s);
-        lwm_mbox_info(srv->store, s->view.mbox, &mi);
-        before = mi.highestmodseq;
-        r = lwm_store_flags(srv->store, s->view.mbox, srv->batch, n,
-                            (enum lwm_flags_op)s->u.st.op, s->u.st.flags);
+        r = view_store_flags(s, srv->batch, n, s->u.st.op, s->u.st.flags);
         if (r < 0)
             return resp_store_err(s, r, "STORE failed");
-        if (r > 0) {
-            lwm_mbox_info(srv->store, s->view.mbox, &mi);
-            /* this session answers its own change itself */
-            if (s->view.modseq == before)
-                s->view.modseq = mi.highestmodseq;
-            srv_changed(srv, s->view.mbox);
-        }
         s->u.st.cursor = c;
         s->u.st.applied = n;
     }

@@ -722,18 +722,9 @@ static int next_message(struct imap_sess *s)
         return -1;
     if (f->set_seen && !s->view.readonly &&
         !(f->msg.flags & LWM_FLAG_SEEN)) {
-        struct lwm_mbox_info mi;
-        uint32_t before, uid = f->msg.uid;
-        lwm_mbox_info(srv->store, s->view.mbox, &mi);
-        before = mi.highestmodseq;
-        if (lwm_store_flags(srv->store, s->view.mbox, &uid, 1,
-                            LWM_FLAGS_ADD, LWM_FLAG_SEEN) > 0) {
-            lwm_mbox_info(srv->store, s->view.mbox, &mi);
-            if (s->view.modseq == before)
-                s->view.modseq = mi.highestmodseq;
+        uint32_t uid = f->msg.uid;
+        if (view_store_flags(s, &uid, 1, LWM_FLAGS_ADD, LWM_FLAG_SEEN) > 0)
             f->seen_now = 1;
-            srv_changed(srv, s->view.mbox);
-        }
     }
     return 1;
 }

@@ -363,6 +363,10 @@ int view_set_check(struct imap_sess *s, uint16_t tok, int uid);
 /** Untagged updates (EXPUNGE if allowed, FETCH FLAGS, EXISTS); returns
  *  STEP_DONE when everything is announced, STEP_MORE if out of room. */
 int view_announce(struct imap_sess *s, int allow_expunge);
+/** lwm_store_flags on the view's mailbox for this session's command
+ *  (which answers the change itself): returns its result. */
+int view_store_flags(struct imap_sess *s, const uint32_t *uids, uint32_t n,
+                     int op, uint32_t flags);
 void view_close(struct imap_sess *s);
 
 /* ------------------------------------------------ server.c */

@@ -462,6 +462,29 @@ int view_set_next(struct imap_sess *s, uint16_t set_tok, int uid,
     }
 }
 
+/* Flags changed on this session's behalf are answered by its command
+ * itself: the view's modseq moves past the change (unless other changes
+ * were still to be announced), and the other sessions are told. */
+int view_store_flags(struct imap_sess *s, const uint32_t *uids, uint32_t n,
+                     int op, uint32_t flags)
+{
+    struct lwm_server *srv = sess_srv(s);
+    struct lwm_mbox_info mi;
+    uint32_t before;
+    int r;
+    lwm_mbox_info(srv->store, s->view.mbox, &mi);
+    before = mi.highestmodseq;
+    r = lwm_store_flags(srv->store, s->view.mbox, uids, n,
+                        (enum lwm_flags_op)op, flags);
+    if (r > 0) {
+        lwm_mbox_info(srv->store, s->view.mbox, &mi);
+        if (s->view.modseq == before)
+            s->view.modseq = mi.highestmodseq;
+        srv_changed(srv, s->view.mbox);
+    }
+    return r;
+}
+
 void view_close(struct imap_sess *s)
 {
     s->view.mbox = -1;
