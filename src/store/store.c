@@ -1884,6 +1884,32 @@ static int mbox_install(struct lwm_store *s, const struct lwm_mbox_ent *mb)
     return slot;
 }
 
+/* Write mb[0..n) as MBOX records of one group (more: it goes on after
+ * them). */
+static int rec_mboxes(struct lwm_store *s, const struct lwm_mbox_ent *mb,
+                      int n, int more)
+{
+    int k, err = 0;
+    for (k = 0; !err && k < n; k++)
+        err = rec_mbox(s, &mb[k], (k + 1 < n || more) ? REC_F_CONT : 0);
+    return err;
+}
+
+/* Give the mailbox in slot new attributes: its record, synced, then RAM. */
+static int mbox_set_attrs(struct lwm_store *s, int slot, uint16_t attrs)
+{
+    struct lwm_mbox_ent mb = s->mboxes[slot];
+    int err = journal_room(s, 160, 0);
+    mb.attrs = attrs;
+    if (!err)
+        err = rec_mbox(s, &mb, 0);
+    if (!err)
+        err = fl_sync(s);
+    if (!err)
+        s->mboxes[slot].attrs = attrs;
+    return err;
+}
+
 int lwm_user_find(struct lwm_store *s, const char *name)
 {
     int i;
@@ -2049,11 +2075,9 @@ static int create_with_parents(struct lwm_store *s, int user,
         s->next_uidvalidity = save_uv;
         return n + npre > free_slots(s) ? LWM_ERR_NOMEM : LWM_ERR_NOSPC;
     }
-    err = 0;
-    for (k = 0; !err && k < npre; k++)
-        err = rec_mbox(s, &pre[k], (k + 1 < npre || n) ? REC_F_CONT : 0);
-    for (k = 0; !err && k < n; k++)
-        err = rec_mbox(s, &mb[k], k + 1 < n ? REC_F_CONT : 0);
+    err = rec_mboxes(s, pre, npre, n);
+    if (!err)
+        err = rec_mboxes(s, mb, n, 0);
     if (!err)
         err = fl_sync(s);
     if (err) {
@@ -2080,21 +2104,13 @@ int lwm_mbox_create(struct lwm_store *s, int user, const char *name,
     attrs &= LWM_MBOX_SPECIAL | LWM_MBOX_SUBSCRIBED;
     slot = find_canon(s, user, canon);
     if (slot >= 0) {
-        struct lwm_mbox_ent mb;
         if (!(s->mboxes[slot].attrs & LWM_MBOX_NOSELECT))
             return LWM_ERR_EXIST;
         /* re-creating a \Noselect name makes it a mailbox again */
-        mb = s->mboxes[slot];
-        mb.attrs = (uint16_t)((mb.attrs & LWM_MBOX_SUBSCRIBED) | attrs);
-        if ((err = journal_room(s, 160, 0)) != 0)
-            return err;
-        err = rec_mbox(s, &mb, 0);
-        if (!err)
-            err = fl_sync(s);
-        if (err)
-            return err;
-        s->mboxes[slot].attrs = mb.attrs;
-        return slot;
+        err = mbox_set_attrs(s, slot,
+                             (uint16_t)((s->mboxes[slot].attrs &
+                                         LWM_MBOX_SUBSCRIBED) | attrs));
+        return err ? err : slot;
     }
     err = create_with_parents(s, user, canon, attrs, NULL, 0);
     if (err < 0)
@@ -2184,32 +2200,26 @@ int lwm_mbox_delete(struct lwm_store *s, int user, const char *name,
 int lwm_mbox_subscribe(struct lwm_store *s, int user, const char *name,
                        size_t len, int on)
 {
-    struct lwm_mbox_ent mb;
+    const struct lwm_mbox_ent *mb;
     int slot = lwm_mbox_find(s, user, name, len), err;
+    uint16_t attrs;
     if (slot < 0)
         return slot;
     if ((err = mutate_ok(s)) != 0)
         return err;
-    mb = s->mboxes[slot];
-    mb.attrs = (uint16_t)(on ? (mb.attrs | LWM_MBOX_SUBSCRIBED)
-                             : (mb.attrs & ~LWM_MBOX_SUBSCRIBED));
-    if (mb.attrs == s->mboxes[slot].attrs)
+    mb = &s->mboxes[slot];
+    attrs = (uint16_t)(on ? (mb->attrs | LWM_MBOX_SUBSCRIBED)
+                          : (mb->attrs & ~LWM_MBOX_SUBSCRIBED));
+    if (attrs == mb->attrs)
         return 0;
-    if (!on && (mb.attrs & LWM_MBOX_NOSELECT) &&
-        !has_children(s, user, mb.name)) {
+    if (!on && (attrs & LWM_MBOX_NOSELECT) &&
+        !has_children(s, user, mb->name)) {
         /* the placeholder a deleted, subscribed mailbox left behind
-         * goes with its subscription: deleting it does just that */
-        return lwm_mbox_delete(s, user, mb.name, strlen(mb.name));
+         * goes with its subscription: deleting it does just that (the
+         * name is copied there before the slot changes) */
+        return lwm_mbox_delete(s, user, mb->name, strlen(mb->name));
     }
-    if ((err = journal_room(s, 160, 0)) != 0)
-        return err;
-    err = rec_mbox(s, &mb, 0);
-    if (!err)
-        err = fl_sync(s);
-    if (err)
-        return err;
-    s->mboxes[slot].attrs = mb.attrs;
-    return 0;
+    return mbox_set_attrs(s, slot, attrs);
 }
 
 static int copy_(struct lwm_store *s, int src, int dst, const uint32_t *uids,
@@ -2292,8 +2302,7 @@ int lwm_mbox_rename(struct lwm_store *s, int user, const char *from,
         } else {
             if ((err = journal_room(s, 160u * (uint32_t)n, 0)) != 0)
                 return err;
-            for (i = 0; !err && i < n; i++)
-                err = rec_mbox(s, &mb[i], i + 1 < n ? REC_F_CONT : 0);
+            err = rec_mboxes(s, mb, n, 0);
             if (!err)
                 err = fl_sync(s);
             if (err)
