@@ -909,15 +909,35 @@ static void search_str_copy(const uint8_t *buf, const struct lwm_tok *t,
 struct search_cc {
     struct lwm_search_prog *p;
     const uint8_t *buf;
-    const char *err;
-    int code;
     uint16_t cur;                 /* innermost open node */
+    uint8_t why;                  /* F_*: the failure */
 };
 
-static int search_fail(struct search_cc *cc, int code, const char *msg)
+/* Why a compile failed: an index into search_errs[], whose place gives
+ * the code the caller answers with (lwm_search_compile turns it into
+ * both: one small number per failure site, not a code and a string). */
+enum {
+    /* LWM_SEARCH_ERR_LIMIT */
+    F_KEYS, F_ARENA, F_STRING_LEN, F_FIELD_LEN, F_STRINGS,
+    /* LWM_SEARCH_ERR_CHARSET */
+    F_CHARSET,
+    /* LWM_SEARCH_ERR_SYNTAX */
+    F_SET, F_KEYWORD, F_NUMBER, F_NUMBER_LEN, F_DATE, F_KEY, F_KEY_NAME,
+    F_ARG, F_RETURN, F_RETURN_OPT, F_PARENS, F_CHARSET_ARG, F_EMPTY_LIST
+};
+
+static const char search_errs[] =
+    "too many search keys\0search strings too long\0"
+    "search string longer than 255 bytes\0header field name too long\0"
+    "too many search strings\0unsupported charset\0bad sequence set\0"
+    "bad keyword\0bad number\0number too large\0bad date\0"
+    "search key expected\0unknown search key\0search key argument missing\0"
+    "RETURN needs a list of options\0unknown RETURN option\0"
+    "unbalanced parentheses\0charset expected\0empty parenthesized list";
+
+static int search_fail(struct search_cc *cc, uint8_t why)
 {
-    cc->code = code;
-    cc->err = msg;
+    cc->why = why;
     return -1;
 }
 
@@ -927,8 +947,7 @@ static int search_node(struct search_cc *cc, uint8_t op, uint32_t arg)
     struct lwm_search_prog *p = cc->p;
     struct lwm_search_node *nd;
     if (p->nnodes >= LWM_SEARCH_MAX_NODES)
-        return search_fail(cc, LWM_SEARCH_ERR_LIMIT,
-                           "too many search keys");
+        return search_fail(cc, F_KEYS);
     nd = &p->node[p->nnodes];
     nd->op = op;
     nd->val = V_UNK;
@@ -941,8 +960,7 @@ static int search_alloc(struct search_cc *cc, size_t n, uint16_t *off)
 {
     struct lwm_search_prog *p = cc->p;
     if (n > (size_t)LWM_SEARCH_ARENA - p->arena_used)
-        return search_fail(cc, LWM_SEARCH_ERR_LIMIT,
-                           "search strings too long");
+        return search_fail(cc, F_ARENA);
     *off = p->arena_used;
     p->arena_used = (uint16_t)(p->arena_used + n);
     return 0;
@@ -964,16 +982,13 @@ static int search_needle(struct search_cc *cc, uint8_t where,
     if (len == 0 && where != W_HEADER)  /* every message has a body */
         return search_node(cc, OP_TRUE, 0);
     if (len > 255)
-        return search_fail(cc, LWM_SEARCH_ERR_LIMIT,
-                           "search string longer than 255 bytes");
+        return search_fail(cc, F_STRING_LEN);
     if (fname_tok)
         flen = search_str_len(cc->buf, fname_tok);
     if (flen > 255)
-        return search_fail(cc, LWM_SEARCH_ERR_LIMIT,
-                           "header field name too long");
+        return search_fail(cc, F_FIELD_LEN);
     if (p->nneedles >= LWM_SEARCH_MAX_NEEDLES)
-        return search_fail(cc, LWM_SEARCH_ERR_LIMIT,
-                           "too many search strings");
+        return search_fail(cc, F_STRINGS);
     if (search_alloc(cc, 2 * len, &off) < 0 ||
         search_alloc(cc, flen, &foff) < 0)
         return -1;
@@ -1023,8 +1038,7 @@ static int search_set(struct search_cc *cc, uint8_t op,
     const uint8_t *s = cc->buf + t->off;
     uint16_t off;
     if (t->type != LWM_TOK_ATOM || !lwm_seqset_valid(s, t->len, 1))
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                           "bad sequence set");
+        return search_fail(cc, F_SET);
     if (t->len == 1 && s[0] == '$') {
         cc->p->uses |= USE_SAVED;
         return search_node(cc, OP_SAVED, 0);
@@ -1043,7 +1057,7 @@ static int search_keyword(struct search_cc *cc, uint8_t op,
     size_t i;
     int idx;
     if (t->type != LWM_TOK_ATOM || t->len == 0)
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX, "bad keyword");
+        return search_fail(cc, F_KEYWORD);
     if (s[0] == '\\') {
         /* not a flag-keyword, but "KEYWORD \Seen" has an obvious
          * meaning; other system flags (\Recent) never match */
@@ -1065,14 +1079,13 @@ static int search_number(struct search_cc *cc, uint8_t op,
     uint64_t v = 0;
     size_t i;
     if (t->type != LWM_TOK_ATOM || t->len == 0)
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX, "bad number");
+        return search_fail(cc, F_NUMBER);
     for (i = 0; i < t->len; i++) {
         if (!search_is_digit(s[i]))
-            return search_fail(cc, LWM_SEARCH_ERR_SYNTAX, "bad number");
+            return search_fail(cc, F_NUMBER);
         /* number64 = 0..2^63-1 */
         if (v > (UINT64_C(0x7FFFFFFFFFFFFFFF) - (uint64_t)(s[i] - '0')) / 10)
-            return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                               "number too large");
+            return search_fail(cc, F_NUMBER_LEN);
         v = v * 10 + (uint64_t)(s[i] - '0');
     }
     /* sizes are 32 bits: beyond that the answer is fixed */
@@ -1090,10 +1103,10 @@ static int search_date(struct search_cc *cc, uint8_t op,
 {
     int64_t secs;
     if (t->type != LWM_TOK_ATOM && t->type != LWM_TOK_QUOTED)
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX, "bad date");
+        return search_fail(cc, F_DATE);
     secs = lwm_imap_date(cc->buf + t->off, t->len);
     if (secs == -1)
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX, "bad date");
+        return search_fail(cc, F_DATE);
     if (op >= OP_SENTBEFORE)
         cc->p->uses |= USE_DATE;
     return search_node(cc, op, (uint32_t)search_day_of(secs));
@@ -1112,8 +1125,7 @@ static int search_key(struct search_cc *cc, const struct lwm_tok *toks,
     size_t j, nargs;
 
     if (t->type != LWM_TOK_ATOM || t->len == 0)
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                           "search key expected");
+        return search_fail(cc, F_KEY);
     (*i)++;
     if (search_is_digit(s[0]) || s[0] == '*' || s[0] == '$')
         return search_set(cc, OP_SEQ, t);
@@ -1124,21 +1136,19 @@ static int search_key(struct search_cc *cc, const struct lwm_tok *toks,
             break;
         }
     if (!k)
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX, "unknown search key");
+        return search_fail(cc, F_KEY_NAME);
 
     nargs = k->kind == K_HEADER ? 2
             : (k->kind == K_CONST || k->kind == K_FLAG || k->kind == K_NOT ||
                k->kind == K_OR) ? 0 : 1;
     if (nargs > ntoks - *i)
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                           "search key argument missing");
+        return search_fail(cc, F_ARG);
     if (nargs >= 1)
         a = &toks[*i];
     if (nargs >= 2)
         b = &toks[*i + 1];
     if ((a && !search_is_string(a)) || (b && !search_is_string(b)))
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                           "search key argument missing");
+        return search_fail(cc, F_ARG);
     *i += nargs;
 
     switch (k->kind) {
@@ -1210,20 +1220,17 @@ static int search_return(struct search_cc *cc, const struct lwm_tok *toks,
     uint8_t ret = LWM_SEARCH_RET_ESEARCH;
     size_t k;
     if (*i >= ntoks || toks[*i].type != LWM_TOK_LIST)
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                           "RETURN needs a list of options");
+        return search_fail(cc, F_RETURN);
     for ((*i)++; *i < ntoks && toks[*i].type != LWM_TOK_LIST_END; (*i)++) {
         for (k = 0; k < 5; k++)
             if (search_atom_is(cc->buf, &toks[*i], lwm_str_at(opts, k)))
                 break;
         if (k == 5)
-            return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                               "unknown RETURN option");
+            return search_fail(cc, F_RETURN_OPT);
         ret |= (uint8_t)(1u << k);
     }
     if (*i >= ntoks)
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                           "unbalanced parentheses");
+        return search_fail(cc, F_PARENS);
     (*i)++;
     if (ret == LWM_SEARCH_RET_ESEARCH)       /* RETURN () is RETURN (ALL) */
         ret |= LWM_SEARCH_RET_ALL;
@@ -1238,7 +1245,7 @@ static int search_charset(struct search_cc *cc, const struct lwm_tok *t)
     size_t len, k;
     uint8_t name[9];
     if (!search_is_string(t))
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX, "charset expected");
+        return search_fail(cc, F_CHARSET_ARG);
     len = search_str_len(cc->buf, t);
     if (len <= 8) {
         search_str_copy(cc->buf, t, name);
@@ -1246,7 +1253,7 @@ static int search_charset(struct search_cc *cc, const struct lwm_tok *t)
             if (lwm_ieq_word(name, len, ok[k]))
                 return 0;
     }
-    return search_fail(cc, LWM_SEARCH_ERR_CHARSET, "unsupported charset");
+    return search_fail(cc, F_CHARSET);
 }
 
 static int search_compile_(struct search_cc *cc, const struct lwm_tok *toks,
@@ -1263,8 +1270,7 @@ static int search_compile_(struct search_cc *cc, const struct lwm_tok *toks,
     }
     if (i < ntoks && search_atom_is(cc->buf, &toks[i], "CHARSET")) {
         if (i + 1 >= ntoks)
-            return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                               "charset expected");
+            return search_fail(cc, F_CHARSET_ARG);
         if (search_charset(cc, &toks[i + 1]) < 0)
             return -1;
         i += 2;
@@ -1277,14 +1283,11 @@ static int search_compile_(struct search_cc *cc, const struct lwm_tok *toks,
         if (t->type == LWM_TOK_LIST_END) {
             struct lwm_search_node *nd = &p->node[cc->cur];
             if (cc->cur == 0)
-                return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                                   "unbalanced parentheses");
+                return search_fail(cc, F_PARENS);
             if ((nd->arg & 0xFFFF) != OPEN_LIST)
-                return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                                   "search key expected");
+                return search_fail(cc, F_KEY);
             if (p->nnodes == cc->cur + 1)
-                return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                                   "empty parenthesized list");
+                return search_fail(cc, F_EMPTY_LIST);
             nd->end = p->nnodes;
             cc->cur = (uint16_t)(nd->arg >> 16);
             nd->arg = 0;
@@ -1308,13 +1311,11 @@ static int search_compile_(struct search_cc *cc, const struct lwm_tok *toks,
     }
     if (cc->cur != 0) {
         const struct lwm_search_node *nd = &p->node[cc->cur];
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX,
-                           (nd->arg & 0xFFFF) == OPEN_LIST
-                               ? "unbalanced parentheses"
-                               : "search key expected");
+        return search_fail(cc, (nd->arg & 0xFFFF) == OPEN_LIST ? F_PARENS
+                                                               : F_KEY);
     }
     if (p->nnodes == 1)
-        return search_fail(cc, LWM_SEARCH_ERR_SYNTAX, "search key expected");
+        return search_fail(cc, F_KEY);
     p->node[0].end = p->nnodes;
     return 0;
 }
@@ -1329,16 +1330,16 @@ int lwm_search_compile(struct lwm_search_prog *p, const uint8_t *buf,
     memset(p, 0, sizeof *p);
     cc.p = p;
     cc.buf = buf;
-    cc.err = NULL;
-    cc.code = 0;
     cc.cur = 0;
     if (search_compile_(&cc, toks, ntoks, kw, kw_ctx) < 0) {
         /* a failed program matches nothing rather than half of a search */
         p->nnodes = 0;
         p->nneedles = 0;
         if (err)
-            *err = cc.err;
-        return cc.code;
+            *err = lwm_str_at(search_errs, cc.why);
+        return cc.why < F_CHARSET    ? LWM_SEARCH_ERR_LIMIT
+               : cc.why == F_CHARSET ? LWM_SEARCH_ERR_CHARSET
+                                     : LWM_SEARCH_ERR_SYNTAX;
     }
     if (err)
         *err = NULL;
