@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "util/lwm_util.h"
 
 /* CTL = %x00-1F / %x7F */
 #define IS_CTL(c) ((c) < 0x20 || (c) == 0x7F)
@@ -26,12 +27,28 @@
 /* Literal sizes beyond this are refused outright (no flash holds them). */
 #define LIT_SIZE_MAX 0xFFFFFFFFull
 
+/* What is wrong with a command (cmd->err): an index into parse_errs[],
+ * which each failure site stores instead of a string pointer. */
+enum {
+    E_LIT8, E_LIT_BIG, E_LIT_SIZE, E_LIT, E_LIT_EOL, E_TAG, E_COMMAND,
+    E_TAG_CHAR, E_COMMAND_CHAR, E_CR, E_UNCLOSED, E_ARGS, E_DEPTH, E_CLOSE,
+    E_ESCAPE, E_QUOTED, E_NUL, E_CHAR, E_BRACKET, E_SPACE
+};
+static const char parse_errs[] =
+    "bad literal8\0literal too large\0bad literal size\0bad literal\0"
+    "literal size must end the line\0missing tag\0missing command\0"
+    "invalid character in tag\0invalid character in command\0CR without LF\0"
+    "unclosed list\0too many arguments\0lists nested too deep\0"
+    "unexpected )\0bad escape in quoted string\0unterminated quoted string\0"
+    "NUL in literal (use literal8)\0invalid character\0missing ]\0"
+    "missing space between arguments";
+
 /* Parse a literal header "{n}" / "{n+}" / "~{n}" at buf[i]. On success
  * *data_r is the offset of its first byte (after CRLF), *size_r its size.
- * Returns 1 complete, 0 partial, -1 bad (*err set). */
+ * Returns 1 complete, 0 partial, -1 bad (*why set). */
 static int lit_header(const uint8_t *buf, size_t len, size_t i,
                       size_t *data_r, uint64_t *size_r, uint8_t *flags_r,
-                      const char **err)
+                      uint8_t *why)
 {
     uint64_t n = 0;
     size_t digits = 0;
@@ -42,7 +59,7 @@ static int lit_header(const uint8_t *buf, size_t len, size_t i,
         if (i == len)
             return 0;
         if (buf[i] != '{') {
-            *err = "bad literal8";
+            *why = E_LIT8;
             return -1;
         }
     }
@@ -50,14 +67,14 @@ static int lit_header(const uint8_t *buf, size_t len, size_t i,
     for (; i < len && buf[i] >= '0' && buf[i] <= '9'; i++, digits++) {
         n = n * 10 + (uint64_t)(buf[i] - '0');
         if (n > LIT_SIZE_MAX) {
-            *err = "literal too large";
+            *why = E_LIT_BIG;
             return -1;
         }
     }
     if (i == len)
         return 0;
     if (digits == 0) {
-        *err = "bad literal size";
+        *why = E_LIT_SIZE;
         return -1;
     }
     if (buf[i] == '+') {
@@ -66,7 +83,7 @@ static int lit_header(const uint8_t *buf, size_t len, size_t i,
             return 0;
     }
     if (buf[i] != '}') {
-        *err = "bad literal";
+        *why = E_LIT;
         return -1;
     }
     if (++i == len)
@@ -76,7 +93,7 @@ static int lit_header(const uint8_t *buf, size_t len, size_t i,
             return 0;
     }
     if (buf[i] != '\n') {
-        *err = "literal size must end the line";
+        *why = E_LIT_EOL;
         return -1;
     }
     *data_r = i + 1;
@@ -99,8 +116,8 @@ static size_t line_end(const uint8_t *buf, size_t len, size_t from)
             size_t data;
             uint64_t size;
             uint8_t fl;
-            const char *err;
-            int r = lit_header(buf, len, i, &data, &size, &fl, &err);
+            uint8_t why;
+            int r = lit_header(buf, len, i, &data, &size, &fl, &why);
             if (r == 0)
                 return 0;
             if (r > 0) {
@@ -124,7 +141,7 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
     uint32_t open[LWM_IMAP_MAX_DEPTH];
     size_t i = 0, start, end;
     unsigned depth = 0;
-    const char *err = NULL;
+    uint8_t why = 0;
 
     memset(cmd, 0, sizeof *cmd);
 
@@ -134,14 +151,13 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
     if (i == len)
         return LWM_PARSE_PARTIAL;
     if (i == 0) {
-        err = "missing tag";
+        why = E_TAG;
         goto bad;
     }
     cmd->tag_off = 0;
     cmd->tag_len = (uint32_t)i;
     if (buf[i] != ' ') {
-        err = buf[i] == '\r' || buf[i] == '\n' ? "missing command"
-                                               : "invalid character in tag";
+        why = buf[i] == '\r' || buf[i] == '\n' ? E_COMMAND : E_TAG_CHAR;
         goto bad;
     }
     /* command-name */
@@ -151,13 +167,13 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
     if (i == len)
         return LWM_PARSE_PARTIAL;
     if (i == start) {
-        err = "missing command";
+        why = E_COMMAND;
         goto bad;
     }
     cmd->name_off = (uint32_t)start;
     cmd->name_len = (uint32_t)(i - start);
     if (buf[i] != ' ' && buf[i] != '\r' && buf[i] != '\n') {
-        err = "invalid character in command";
+        why = E_COMMAND_CHAR;
         goto bad;
     }
 
@@ -173,13 +189,13 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
                 if (i + 1 == len)
                     return LWM_PARSE_PARTIAL;
                 if (buf[i + 1] != '\n') {
-                    err = "CR without LF";
+                    why = E_CR;
                     goto bad;
                 }
                 i++;
             }
             if (depth) {
-                err = "unclosed list";
+                why = E_UNCLOSED;
                 goto bad;
             }
             return (int)(i + 1);
@@ -191,7 +207,7 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
             continue;
         }
         if (cmd->ntoks == max_toks) {
-            err = "too many arguments";
+            why = E_ARGS;
             goto bad;
         }
         t = &toks[cmd->ntoks];
@@ -199,7 +215,7 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
         t->depth = (uint16_t)depth;
         if (c == '(') {
             if (depth == LWM_IMAP_MAX_DEPTH) {
-                err = "lists nested too deep";
+                why = E_DEPTH;
                 goto bad;
             }
             t->type = LWM_TOK_LIST;
@@ -211,7 +227,7 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
         }
         if (c == ')') {
             if (!depth) {
-                err = "unexpected )";
+                why = E_CLOSE;
                 goto bad;
             }
             t->type = LWM_TOK_LIST_END;
@@ -233,7 +249,7 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
                     if (j + 1 == len)
                         return LWM_PARSE_PARTIAL;
                     if (buf[j + 1] != '"' && buf[j + 1] != '\\') {
-                        err = "bad escape in quoted string";
+                        why = E_ESCAPE;
                         goto bad;
                     }
                     t->flags |= LWM_TOKF_ESCAPED;
@@ -241,7 +257,7 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
                     continue;
                 }
                 if (buf[j] == '\r' || buf[j] == '\n' || buf[j] == 0) {
-                    err = "unterminated quoted string";
+                    why = E_QUOTED;
                     goto bad;
                 }
                 if (buf[j] >= 0x80)
@@ -259,7 +275,7 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
             size_t data;
             uint64_t size;
             uint8_t fl;
-            int r = lit_header(buf, len, i, &data, &size, &fl, &err);
+            int r = lit_header(buf, len, i, &data, &size, &fl, &why);
             if (r < 0)
                 goto bad;
             if (r == 0)
@@ -276,7 +292,7 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
                 return LWM_PARSE_PARTIAL;
             if (!(fl & LWM_TOKF_BINARY) &&
                 memchr(buf + data, 0, (size_t)size)) {
-                err = "NUL in literal (use literal8)";
+                why = E_NUL;
                 i = data + (size_t)size;
                 goto bad;
             }
@@ -289,7 +305,7 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
             goto after_token;
         }
         if (!IS_ARG_CHAR(c)) {
-            err = c == '{' ? "bad literal" : "invalid character";
+            why = c == '{' ? E_LIT : E_CHAR;
             goto bad;
         }
         /* atom; "[" runs to its matching "]" */
@@ -302,7 +318,7 @@ int lwm_imap_parse(const uint8_t *buf, size_t len, size_t cap,
                 c = buf[j];
                 if (br) {
                     if (c == '\r' || c == '\n') {
-                        err = "missing ]";
+                        why = E_BRACKET;
                         goto bad;
                     }
                     if (c == '[')
@@ -330,13 +346,13 @@ after_token:
         /* a token ends at SP, ")", "(" after a list item, or the line end */
         if (i < len && buf[i] != ' ' && buf[i] != ')' && buf[i] != '\r' &&
             buf[i] != '\n' && buf[i] != '(') {
-            err = "missing space between arguments";
+            why = E_SPACE;
             goto bad;
         }
     }
 
 bad:
-    cmd->err = err;
+    cmd->err = lwm_str_at(parse_errs, why);
     end = line_end(buf, len, i);
     if (end == 0)
         return LWM_PARSE_PARTIAL;   /* report it when the line is here */
