@@ -418,13 +418,10 @@ void srv_vlogf(struct lwm_server *srv, int level, int conn, const char *fmt,
 /* ------------------------------------------------ commands */
 
 typedef int (*cmd_fn)(struct imap_sess *s);
-struct cmd_def {
-    cmd_fn start;
-    uint8_t states;              /* bit (1 << SS_*) where it is allowed */
-    uint8_t flags;
-};
-#define CMDF_NO_EXPUNGE 0x01     /* FETCH, STORE, SEARCH (not UID ...) */
-#define CMDF_VIEW       0x02     /* works on the selected mailbox */
+/* A command's flags, in the byte that also holds the bits of the states
+ * it is allowed in (1 << SS_*: 0x01 to 0x10) */
+#define CMDF_NO_EXPUNGE 0x40     /* FETCH, STORE, SEARCH (not UID ...) */
+#define CMDF_VIEW       0x80     /* works on the selected mailbox */
 
 int cmd_capability(struct imap_sess *s);
 int cmd_noop(struct imap_sess *s);

@@ -700,7 +700,7 @@ int view_announce(struct imap_sess *s, int allow_expunge)
 #define ST_SE  (1u << SS_SELECTED)
 #define ST_ANY (ST_NA | ST_AU | ST_SE)
 
-/* The commands' names, back to back, in the order of commands[] */
+/* The commands' names, back to back */
 static const char command_names[] =
     "CAPABILITY\0" "NOOP\0" "LOGOUT\0" "ID\0" "STARTTLS\0" "LOGIN\0"
     "AUTHENTICATE\0" "ENABLE\0" "NAMESPACE\0" "IDLE\0" "SELECT\0" "EXAMINE\0"
@@ -708,38 +708,75 @@ static const char command_names[] =
     "LSUB\0" "STATUS\0" "APPEND\0" "CHECK\0" "CLOSE\0" "UNSELECT\0"
     "EXPUNGE\0" "SEARCH\0" "FETCH\0" "STORE\0" "COPY\0" "MOVE\0" "UID\0";
 
-static const struct cmd_def commands[] = {
-    { cmd_capability, ST_ANY, 0 },              /* CAPABILITY */
-    { cmd_noop, ST_ANY, 0 },                    /* NOOP */
-    { cmd_logout, ST_ANY, 0 },                  /* LOGOUT */
-    { cmd_id, ST_ANY, 0 },                      /* ID */
-    { cmd_starttls, ST_NA, 0 },                 /* STARTTLS */
-    { cmd_login, ST_NA, 0 },                    /* LOGIN */
-    { cmd_authenticate, ST_NA, 0 },             /* AUTHENTICATE */
-    { cmd_enable, ST_AU, 0 },                   /* ENABLE: RFC 5161 3 */
-    { cmd_namespace, ST_AU | ST_SE, 0 },        /* NAMESPACE */
-    { cmd_idle, ST_AU | ST_SE, 0 },             /* IDLE */
-    { cmd_select, ST_AU | ST_SE, 0 },           /* SELECT */
-    { cmd_select, ST_AU | ST_SE, 0 },           /* EXAMINE */
-    { cmd_create, ST_AU | ST_SE, 0 },           /* CREATE */
-    { cmd_delete, ST_AU | ST_SE, 0 },           /* DELETE */
-    { cmd_rename, ST_AU | ST_SE, 0 },           /* RENAME */
-    { cmd_subscribe, ST_AU | ST_SE, 0 },        /* SUBSCRIBE */
-    { cmd_subscribe, ST_AU | ST_SE, 0 },        /* UNSUBSCRIBE */
-    { cmd_list, ST_AU | ST_SE, 0 },             /* LIST */
-    { cmd_list, ST_AU | ST_SE, 0 },             /* LSUB */
-    { cmd_status, ST_AU | ST_SE, 0 },           /* STATUS */
-    { cmd_append, ST_AU | ST_SE, 0 },           /* APPEND */
-    { cmd_noop, ST_SE, 0 },                     /* CHECK */
-    { cmd_close, ST_SE, CMDF_VIEW },            /* CLOSE */
-    { cmd_close, ST_SE, 0 },                    /* UNSELECT */
-    { cmd_expunge, ST_SE, CMDF_VIEW },          /* EXPUNGE */
-    { cmd_search, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW }, /* SEARCH */
-    { cmd_fetch, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW }, /* FETCH */
-    { cmd_store, ST_SE, CMDF_NO_EXPUNGE | CMDF_VIEW }, /* STORE */
-    { cmd_copy, ST_SE, CMDF_VIEW },             /* COPY */
-    { cmd_copy, ST_SE, CMDF_VIEW },             /* MOVE */
-    { cmd_uid, ST_SE, CMDF_VIEW },              /* UID */
+/* Their start functions, and beside them a byte each: the states a
+ * command is allowed in (bit 1 << SS_*) and its CMDF_* flags (a byte
+ * array, not an 8-byte struct per command with its padding) */
+static const cmd_fn command_start[] = {
+    cmd_capability,                             /* CAPABILITY */
+    cmd_noop,                                   /* NOOP */
+    cmd_logout,                                 /* LOGOUT */
+    cmd_id,                                     /* ID */
+    cmd_starttls,                               /* STARTTLS */
+    cmd_login,                                  /* LOGIN */
+    cmd_authenticate,                           /* AUTHENTICATE */
+    cmd_enable,                                 /* ENABLE: RFC 5161 3 */
+    cmd_namespace,                              /* NAMESPACE */
+    cmd_idle,                                   /* IDLE */
+    cmd_select,                                 /* SELECT */
+    cmd_select,                                 /* EXAMINE */
+    cmd_create,                                 /* CREATE */
+    cmd_delete,                                 /* DELETE */
+    cmd_rename,                                 /* RENAME */
+    cmd_subscribe,                              /* SUBSCRIBE */
+    cmd_subscribe,                              /* UNSUBSCRIBE */
+    cmd_list,                                   /* LIST */
+    cmd_list,                                   /* LSUB */
+    cmd_status,                                 /* STATUS */
+    cmd_append,                                 /* APPEND */
+    cmd_noop,                                   /* CHECK */
+    cmd_close,                                  /* CLOSE */
+    cmd_close,                                  /* UNSELECT */
+    cmd_expunge,                                /* EXPUNGE */
+    cmd_search,                                 /* SEARCH */
+    cmd_fetch,                                  /* FETCH */
+    cmd_store,                                  /* STORE */
+    cmd_copy,                                   /* COPY */
+    cmd_copy,                                   /* MOVE */
+    cmd_uid,                                    /* UID */
+};
+
+static const uint8_t command_bits[] = {
+    ST_ANY,                                     /* CAPABILITY */
+    ST_ANY,                                     /* NOOP */
+    ST_ANY,                                     /* LOGOUT */
+    ST_ANY,                                     /* ID */
+    ST_NA,                                      /* STARTTLS */
+    ST_NA,                                      /* LOGIN */
+    ST_NA,                                      /* AUTHENTICATE */
+    ST_AU,                                      /* ENABLE: RFC 5161 3 */
+    ST_AU | ST_SE,                              /* NAMESPACE */
+    ST_AU | ST_SE,                              /* IDLE */
+    ST_AU | ST_SE,                              /* SELECT */
+    ST_AU | ST_SE,                              /* EXAMINE */
+    ST_AU | ST_SE,                              /* CREATE */
+    ST_AU | ST_SE,                              /* DELETE */
+    ST_AU | ST_SE,                              /* RENAME */
+    ST_AU | ST_SE,                              /* SUBSCRIBE */
+    ST_AU | ST_SE,                              /* UNSUBSCRIBE */
+    ST_AU | ST_SE,                              /* LIST */
+    ST_AU | ST_SE,                              /* LSUB */
+    ST_AU | ST_SE,                              /* STATUS */
+    ST_AU | ST_SE,                              /* APPEND */
+    ST_SE,                                      /* CHECK */
+    ST_SE | CMDF_VIEW,                          /* CLOSE */
+    ST_SE,                                      /* UNSELECT */
+    ST_SE | CMDF_VIEW,                          /* EXPUNGE */
+    ST_SE | CMDF_NO_EXPUNGE | CMDF_VIEW,        /* SEARCH */
+    ST_SE | CMDF_NO_EXPUNGE | CMDF_VIEW,        /* FETCH */
+    ST_SE | CMDF_NO_EXPUNGE | CMDF_VIEW,        /* STORE */
+    ST_SE | CMDF_VIEW,                          /* COPY */
+    ST_SE | CMDF_VIEW,                          /* MOVE */
+    ST_SE | CMDF_VIEW,                          /* UID */
 };
 
 /* Is the command's name word (case-insensitive)? */
@@ -805,16 +842,17 @@ static void set_tag(struct imap_sess *s)
     s->tag_len = (uint8_t)n;
 }
 
-static const struct cmd_def *find_command(struct imap_sess *s)
+/* The command's index in command_names, or -1 */
+static int find_command(struct imap_sess *s)
 {
-    size_t i;
+    int i;
     const char *name = command_names;
-    for (i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    for (i = 0; i < (int)sizeof command_bits; i++) {
         if (cmd_is(s, name))
-            return &commands[i];
+            return i;
         name += strlen(name) + 1;
     }
-    return NULL;
+    return -1;
 }
 
 /* A command begins: it holds its first cmd_len bytes of the buffer */
@@ -829,29 +867,31 @@ static void begin_command(struct imap_sess *s, uint32_t cmd_len)
 
 static void start_command(struct imap_sess *s, int cmd_len)
 {
-    const struct cmd_def *d;
+    int i;
+    unsigned bits;
     begin_command(s, (uint32_t)cmd_len);
     if (s->cmd.tag_len > IMAP_TAG_MAX) {
         resp_bad(s, "Tag too long");
         return;
     }
-    d = find_command(s);
-    if (!d) {
+    i = find_command(s);
+    if (i < 0) {
         resp_bad(s, "Unknown command");
         return;
     }
-    if (!(d->states & (1u << s->state))) {
+    bits = command_bits[i];
+    if (!(bits & (1u << s->state))) {
         resp_bad(s, s->state == SS_NOAUTH
                         ? "Log in first"
-                        : s->state == SS_SELECTED || d->states != ST_SE
+                        : s->state == SS_SELECTED || (bits & ST_ANY) != ST_SE
                               ? "Not allowed now"
                               : "No mailbox selected");
         return;
     }
-    if (d->flags & CMDF_NO_EXPUNGE)
+    if (bits & CMDF_NO_EXPUNGE)
         s->allow_expunge = 0;
-    s->uses_view = (d->flags & CMDF_VIEW) != 0;
-    s->step = d->start;
+    s->uses_view = (bits & CMDF_VIEW) != 0;
+    s->step = command_start[i];
 }
 
 /* The command in progress has ended: drop it from the buffer */
