@@ -7,6 +7,9 @@
 #include "parse.h"
 #include "util/lwm_util.h"
 
+const char lwm_imap_flag_names[] =
+    "\\Seen\0\\Answered\0\\Flagged\0\\Deleted\0\\Draft\0";
+
 /* ------------------------------------------------------- sequence sets */
 
 /* Parse a seq-number at p[*i]: 1..2^32-1, or "*" (returned as 0). */

@@ -64,4 +64,8 @@ int lwm_imap_string_value(const uint8_t *buf, const struct lwm_tok *t,
                           char *out, size_t cap);
 int lwm_imap_string_form(const uint8_t *p, size_t len);
 
+/** The system flags' names by bit (LWM_FLAG_SEEN ... LWM_FLAG_DRAFT), back
+ *  to back: "\\Seen\0\\Answered\0..." (compare them case-insensitively) */
+extern const char lwm_imap_flag_names[];
+
 #endif /* LWM_IMAP_ARGS_H */

@@ -120,10 +120,6 @@ void out_mbox(struct imap_sess *s, const char *name)
     out_astring(s, (const uint8_t *)enc, (size_t)n);
 }
 
-/* The system flags by bit (LWM_FLAG_SEEN ... LWM_FLAG_DRAFT) */
-static const char sys_flags[] =
-    "\\Seen\0\\Answered\0\\Flagged\0\\Deleted\0\\Draft\0";
-
 void out_flags(struct imap_sess *s, int mbox, uint32_t flags)
 {
     const char *sep = "";
@@ -133,7 +129,7 @@ void out_flags(struct imap_sess *s, int mbox, uint32_t flags)
         const char *name;
         if (!(flags >> i & 1u))
             continue;
-        name = i < 5 ? lwm_str_at(sys_flags, (size_t)i)
+        name = i < 5 ? lwm_str_at(lwm_imap_flag_names, (size_t)i)
                      : lwm_keyword_name(sess_srv(s)->store, mbox, i - 5);
         if (!name)
             continue;
@@ -293,7 +289,7 @@ int parse_flags(struct imap_sess *s, int mbox, const struct lwm_tok *t,
         int j;
         if (t[i].type != LWM_TOK_ATOM)
             return -1;
-        j = tok_which(s, &t[i], sys_flags);
+        j = tok_which(s, &t[i], lwm_imap_flag_names);
         if (j >= 0) {
             *flags |= 1u << j;
             continue;

@@ -866,10 +866,6 @@ static const struct search_key search_keys[] = {
     { K_FLAG, OP_FLAG_CLEAR, LWM_FLAG_SEEN },
 };
 
-/* The system flags by bit (LWM_FLAG_SEEN ... LWM_FLAG_DRAFT) */
-static const char search_sysflags[] =
-    "\\SEEN\0\\ANSWERED\0\\FLAGGED\0\\DELETED\0\\DRAFT\0";
-
 static int search_atom_is(const uint8_t *buf, const struct lwm_tok *t,
                           const char *w)
 {
@@ -1062,7 +1058,7 @@ static int search_keyword(struct search_cc *cc, uint8_t op,
         /* not a flag-keyword, but "KEYWORD \Seen" has an obvious
          * meaning; other system flags (\Recent) never match */
         for (i = 0; i < 5; i++)
-            if (lwm_ieq_word(s, t->len, lwm_str_at(search_sysflags, i)))
+            if (lwm_ieq_word(s, t->len, lwm_str_at(lwm_imap_flag_names, i)))
                 return search_node(cc, op, 1u << i);
         return search_node(cc, op == OP_FLAG_SET ? OP_FALSE : OP_TRUE, 0);
     }
