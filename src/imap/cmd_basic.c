@@ -19,20 +19,20 @@ const char *capability_string(struct imap_sess *s)
 {
     /* before login the list depends on the transport: STARTTLS while in
      * the clear, and either LOGINDISABLED or AUTH=PLAIN */
+    static const char common[] =
+        "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE";
     static char caps[400];
     struct lwm_server *srv = sess_srv(s);
     if (s->state == SS_NOAUTH)
-        lwm_snfmt(caps, sizeof caps,
-                  "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE%s%s",
+        lwm_snfmt(caps, sizeof caps, "%s%s%s", common,
                   srv_tls_ready(srv) && !srv_tls_on(srv, s->slot)
                       ? " STARTTLS" : "",
                   login_allowed(s) ? " AUTH=PLAIN" : " LOGINDISABLED");
     else
         lwm_snfmt(caps, sizeof caps,
-                  "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE "
-                  "NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE "
+                  "%s NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE "
                   "LIST-EXTENDED LIST-STATUS ESEARCH STATUS=SIZE BINARY "
-                  "APPENDLIMIT=%U", (uint64_t)LWM_IMAP_APPENDLIMIT);
+                  "APPENDLIMIT=%U", common, (uint64_t)LWM_IMAP_APPENDLIMIT);
     return caps;
 }
 

@@ -1757,9 +1757,10 @@ static void mime_multipart(struct mime_rend *r, uint16_t idx, int ext,
             mime_part(r, j, ext);
             any = 1;
         }
-    if (!any) /* no parts found: one empty text part, as Dovecot */
-        mime_puts(r->s, ext ? MIME_EMPTY_BODY " NIL NIL NIL NIL)"
-                            : MIME_EMPTY_BODY ")");
+    if (!any) { /* no parts found: one empty text part, as Dovecot */
+        mime_puts(r->s, MIME_EMPTY_BODY);
+        mime_puts(r->s, ext ? " NIL NIL NIL NIL)" : ")");
+    }
     mime_sp(r);
     if (mime_tok_ok(r, ct->sub, ct->slen))
         mime_str(r, ct->sub, 0, ct->slen, P_RAW);
