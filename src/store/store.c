@@ -1822,6 +1822,19 @@ static int mutate_ok(struct lwm_store *s)
     return 0;
 }
 
+/* The checks of a call that changes user's mailboxes, or mailbox m */
+static int user_mut_ok(struct lwm_store *s, int user)
+{
+    int err = user_ok(s, user);
+    return err ? err : mutate_ok(s);
+}
+
+static int mbox_mut_ok(struct lwm_store *s, int m)
+{
+    int err = mbox_ok(s, m);
+    return err ? err : mutate_ok(s);
+}
+
 /* Slot of the canonical name for user, or LWM_ERR_NOENT. */
 static int find_canon(struct lwm_store *s, int user, const char *name)
 {
@@ -2094,10 +2107,8 @@ int lwm_mbox_create(struct lwm_store *s, int user, const char *name,
                     size_t len, uint16_t attrs)
 {
     char canon[LWM_MBOX_NAME_MAX + 1];
-    int err = user_ok(s, user), slot;
+    int err = user_mut_ok(s, user), slot;
     if (err)
-        return err;
-    if ((err = mutate_ok(s)) != 0)
         return err;
     if ((err = name_norm(name, len, canon)) != 0)
         return err;
@@ -2151,11 +2162,9 @@ int lwm_mbox_delete(struct lwm_store *s, int user, const char *name,
 {
     char canon[LWM_MBOX_NAME_MAX + 1];
     struct lwm_mbox_ent nb;
-    int err = user_ok(s, user), slot, kids;
+    int err = user_mut_ok(s, user), slot, kids;
     uint32_t old_id;
     if (err)
-        return err;
-    if ((err = mutate_ok(s)) != 0)
         return err;
     if ((err = name_norm(name, len, canon)) != 0)
         return err;
@@ -2233,12 +2242,10 @@ int lwm_mbox_rename(struct lwm_store *s, int user, const char *from,
     struct lwm_mbox_ent mb[LWM_STORE_MAX_MBOXES > 32 ? 32
                                                     : LWM_STORE_MAX_MBOXES];
     int slots[sizeof mb / sizeof mb[0]];
-    int err = user_ok(s, user), slot, i, n = 0;
+    int err = user_mut_ok(s, user), slot, i, n = 0;
     size_t fl, tl;
 
     if (err)
-        return err;
-    if ((err = mutate_ok(s)) != 0)
         return err;
     if ((err = name_norm(from, flen, f)) != 0 ||
         (err = name_norm(to, tlen, t)) != 0)
@@ -2494,10 +2501,8 @@ int lwm_append_begin_sized(struct lwm_store *s, int m, uint32_t date,
                            uint32_t flags, uint32_t size_hint)
 {
     struct lwm_append *a;
-    int i, err = mbox_ok(s, m);
+    int i, err = mbox_mut_ok(s, m);
     if (err)
-        return err;
-    if ((err = mutate_ok(s)) != 0)
         return err;
     if (s->mboxes[m].attrs & LWM_MBOX_NOSELECT)
         return LWM_ERR_NOENT;
@@ -2655,11 +2660,9 @@ int lwm_store_flags(struct lwm_store *s, int m, const uint32_t *uids,
     struct lwm_mbox_ent *mb;
     uint32_t i, changed = 0, left, k = 0, ms, keep, set;
     uint8_t *p;
-    int err = mbox_ok(s, m), found;
+    int err = mbox_mut_ok(s, m), found;
 
     if (err)
-        return err;
-    if ((err = mutate_ok(s)) != 0)
         return err;
     if ((!uids && n) || op > LWM_FLAGS_REMOVE)
         return LWM_ERR_INVAL;
@@ -2794,10 +2797,8 @@ int lwm_expunge(struct lwm_store *s, int m, const uint32_t *uids, uint32_t n)
 {
     struct lwm_mbox_ent *mb;
     uint32_t i, count = 0, ms;
-    int err = mbox_ok(s, m), found;
+    int err = mbox_mut_ok(s, m), found;
     if (err)
-        return err;
-    if ((err = mutate_ok(s)) != 0)
         return err;
     if (!uids && n)
         return LWM_ERR_INVAL;
@@ -3017,10 +3018,8 @@ int lwm_copy(struct lwm_store *s, int src, int dst, const uint32_t *uids,
     uint32_t dummy;
     int err = mbox_ok(s, src);
     if (!err)
-        err = mbox_ok(s, dst);
+        err = mbox_mut_ok(s, dst);
     if (err)
-        return err;
-    if ((err = mutate_ok(s)) != 0)
         return err;
     if (!count_r)
         count_r = &dummy;
