@@ -192,11 +192,11 @@ struct lwm_search_prog {
     /* RFC 2047 decoder of the current field value */
     uint8_t dstate, dcs, dn, dws_len;
     uint8_t dws[8];          /* white space held after an encoded word */
+    uint16_t nnodes, nneedles, arena_used;
     uint32_t dacc;
     int32_t idate_days, sent_days;
     uint32_t name_len;       /* bytes of the current field name */
 
-    uint16_t nnodes, nneedles, arena_used;
     lwm_search_saved_fn saved;
     void *saved_ctx;
 
