@@ -268,6 +268,15 @@ static int sasl_plain(struct imap_sess *s, const uint8_t *b64, size_t len)
     return r;
 }
 
+/* Drop the running command's bytes from the receive buffer before it
+ * ends: the lines that follow (a SASL answer, IDLE's DONE) are read from
+ * the buffer's start. */
+static void take_command(struct imap_sess *s)
+{
+    rx_drop(s, s->cmd_len);
+    s->cmd_len = 0;
+}
+
 /* Waiting for the client's answer to "+ " */
 static int auth_wait(struct imap_sess *s)
 {
@@ -310,14 +319,7 @@ int cmd_authenticate(struct imap_sess *s)
         return sasl_plain(s, sess_rx(s) + t->off, t->len);
     }
     /* the answer arrives as a line of its own: take the command out */
-    {
-        struct lwm_server *srv = sess_srv(s);
-        int k = s->slot;
-        memmove(srv->rx[k], srv->rx[k] + s->cmd_len,
-                srv->rx_len[k] - s->cmd_len);
-        srv->rx_len[k] -= s->cmd_len;
-        s->cmd_len = 0;
-    }
+    take_command(s);
     out_str(s, "+ \r\n");
     s->step = auth_wait;
     return STEP_INPUT;
@@ -353,13 +355,9 @@ int cmd_namespace(struct imap_sess *s)
 
 int cmd_idle(struct imap_sess *s)
 {
-    struct lwm_server *srv = sess_srv(s);
-    int k = s->slot;
     if (s->cmd.ntoks)
         return resp_bad(s, "IDLE takes no arguments");
-    memmove(srv->rx[k], srv->rx[k] + s->cmd_len, srv->rx_len[k] - s->cmd_len);
-    srv->rx_len[k] -= s->cmd_len;
-    s->cmd_len = 0;
+    take_command(s);
     out_str(s, "+ idling\r\n");
     s->idling = 1;
     s->busy = 0;

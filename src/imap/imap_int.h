@@ -290,6 +290,8 @@ static inline struct lwm_server *sess_srv(struct imap_sess *s)
 }
 uint8_t *sess_rx(struct imap_sess *s);
 size_t tx_free(struct imap_sess *s);
+/** Drop n bytes (at most all) from the front of the receive buffer */
+void rx_drop(struct imap_sess *s, size_t n);
 void out_raw(struct imap_sess *s, const void *p, size_t n);
 void out_str(struct imap_sess *s, const char *str);
 void out_u32(struct imap_sess *s, uint32_t v);

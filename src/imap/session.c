@@ -783,8 +783,7 @@ int cmd_is(struct imap_sess *s, const char *word)
            lwm_ieq(sess_rx(s) + s->cmd.name_off, word, n);
 }
 
-/* Drop n bytes from the front of the receive buffer */
-static void rx_drop(struct imap_sess *s, size_t n)
+void rx_drop(struct imap_sess *s, size_t n)
 {
     struct lwm_server *srv = &lwm_the_server;
     int k = sess_no(s);
