@@ -14,6 +14,13 @@ static struct lwm_store *store_of(struct imap_sess *s)
     return sess_srv(s)->store;
 }
 
+/* The slot of the user's INBOX (< 0 if none), which CREATE, DELETE and
+ * RENAME treat apart */
+static int inbox_slot(struct imap_sess *s)
+{
+    return lwm_mbox_find(store_of(s), s->user, "INBOX", 5);
+}
+
 /* Read the mailbox name argument t; on failure the tagged response is
  * set and -1 returned. */
 static int mbox_arg(struct imap_sess *s, const struct lwm_tok *t,
@@ -286,7 +293,7 @@ int cmd_create(struct imap_sess *s)
     /* RFC 9051 6.3.4: a trailing delimiter says "will have children" */
     if (n > 1 && name[n - 1] == '/')
         name[--n] = 0;
-    if (n == 5 && lwm_mbox_find(store_of(s), s->user, "INBOX", 5) >= 0 &&
+    if (n == 5 && inbox_slot(s) >= 0 &&
         (name[0] | 0x20) == 'i' && lwm_mbox_find(store_of(s), s->user,
                                                  name, 5) >= 0)
         return resp_no(s, "[ALREADYEXISTS] INBOX exists");
@@ -311,7 +318,7 @@ int cmd_delete(struct imap_sess *s)
     m = lwm_mbox_find(srv->store, s->user, name, (size_t)n);
     if (m < 0)
         return resp_no(s, "[NONEXISTENT] No such mailbox");
-    if (n == 5 && m == lwm_mbox_find(srv->store, s->user, "INBOX", 5))
+    if (n == 5 && m == inbox_slot(s))
         return resp_no(s, "[CANNOT] INBOX cannot be deleted");
     {
         struct lwm_mbox_info mi;
@@ -345,7 +352,7 @@ int cmd_rename(struct imap_sess *s)
         return resp_no(s, "[NONEXISTENT] No such mailbox");
     if (lwm_mbox_find(srv->store, s->user, to, (size_t)tl) >= 0)
         return resp_no(s, "[ALREADYEXISTS] Target exists");
-    if (fl == 5 && m == lwm_mbox_find(srv->store, s->user, "INBOX", 5))
+    if (fl == 5 && m == inbox_slot(s))
         srv_all_expunged(srv, m, 0);    /* count what each view holds */
     r = lwm_mbox_rename(srv->store, s->user, from, (size_t)fl, to,
                         (size_t)tl);
@@ -356,7 +363,7 @@ int cmd_rename(struct imap_sess *s)
     }
     /* renaming INBOX moved all its messages away (RFC 3501 6.3.5): every
      * session with INBOX open hears that all of them were expunged */
-    if (fl == 5 && m == lwm_mbox_find(srv->store, s->user, "INBOX", 5))
+    if (fl == 5 && m == inbox_slot(s))
         srv_all_expunged(srv, m, 1);
     return resp_done(s);
 }
