@@ -51,11 +51,13 @@ static const char msg_multi[] =
     "SGVsbG8sIFBERiE=\r\n"
     "--XyZ--\r\n";
 
+static struct lwm_server *srv;
+
 static void setup(void)
 {
     REQUIRE(lwm_nor_open(&nor, NULL, 4096, 512, 4, 1, 1) == 0);
     REQUIRE(lwm_store_format(&store, &nor.flash) == 0);
-    REQUIRE(fake_server(&store, users) != NULL);
+    REQUIRE((srv = fake_server(&store, users)) != NULL);
 }
 
 /* APPEND msg to mbox through c with a synchronizing literal */
@@ -650,6 +652,105 @@ static void test_pipelining(void)
     free(odd);
 }
 
+#if LWM_IMAP_RX_OWN < LWM_IMAP_RXBUF
+/* Sessions that own small receive buffers and share LWM_IMAP_RX_LONG long
+ * ones (LWM_IMAP_RX_OWN): a long command borrows one; a second long
+ * command waits, unread, while others go on; before login nothing is
+ * borrowed. Built only into test_imap_rxshare. */
+static void test_shared_rx(void)
+{
+    struct fake_conn a = { 0 }, b = { 0 }, c = { 0 }, p = { 0 };
+    static char line[LWM_IMAP_RXBUF];
+    const char *r;
+    size_t o, i;
+    char tail[64];
+
+    login(&a, "alice", "secret1");
+    login(&b, "alice", "secret1");
+    login(&c, "alice", "secret1");
+    fake_cmd(&a, "a0", "a0 SELECT INBOX");
+    fake_cmd(&b, "b0", "b0 SELECT INBOX");
+
+    /* a long UID set, 3 times the own buffer */
+    o = (size_t)snprintf(line, sizeof line, "%s", "a1 UID FETCH ");
+    for (i = 0; o < 3 * LWM_IMAP_RX_OWN; i++)
+        o += (size_t)snprintf(line + o, sizeof line - o, "%zu,", 100000 + 2 * i);
+    o += (size_t)snprintf(line + o, sizeof line - o, "1:* (FLAGS)\r\n");
+
+    /* a sends all but its last bytes: it holds the long buffer */
+    fake_input(&a, line, o - 5);
+    CHECK(!HAS(a.out, "a1 "));
+    /* b's long command finds it taken: b reads no more than its own
+     * buffer holds (a client's further bytes wait in the transport), is
+     * not answered and not closed */
+    line[0] = 'b';
+    CHECK(lwm_conn_rx_room(srv, b.slot) == LWM_IMAP_RX_OWN);
+    fake_input(&b, line, LWM_IMAP_RX_OWN);
+    CHECK(lwm_conn_rx_room(srv, b.slot) == 0);
+    CHECK(!HAS(b.out, "b1 ") && !b.closed);
+    /* a third session goes on meanwhile */
+    r = fake_cmd(&c, "c1", "c1 NOOP");
+    CHECK(HAS(r, "c1 OK"));
+    /* a ends its command: it is answered, gives the buffer back, and b's
+     * command (read as the buffer came free) is answered too */
+    line[0] = 'a';
+    fake_input(&a, line + o - 5, 5);
+    fake_run();
+    CHECK(HAS(a.out, "a1 OK FETCH completed"));
+    fake_advance(20);
+    fake_run();
+    CHECK(lwm_conn_rx_room(srv, b.slot) > LWM_IMAP_RX_OWN);
+    line[0] = 'b';
+    fake_input(&b, line + LWM_IMAP_RX_OWN, o - LWM_IMAP_RX_OWN);
+    r = fake_wait(&b, "b1", 1000);
+    CHECK(HAS(r, "b1 OK FETCH completed"));
+    /* both short again: a and b pipeline normally */
+    r = fake_cmd(&a, "a2", "a2 NOOP");
+    CHECK(HAS(r, "a2 OK"));
+    r = fake_cmd(&b, "b2", "b2 NOOP");
+    CHECK(HAS(r, "b2 OK"));
+
+    /* a synchronizing literal longer than the own buffer is read whole
+     * (the "+" comes, the command runs) */
+    snprintf(tail, sizeof tail, "a3 ID (\"x-long\" {%u}\r\n",
+             (unsigned)(LWM_IMAP_RX_OWN + 100));
+    fake_take(&a);
+    fake_input(&a, tail, strlen(tail));
+    r = fake_take(&a);
+    CHECK(HAS(r, "+ "));
+    memset(line, 'q', LWM_IMAP_RX_OWN + 100);
+    memcpy(line + LWM_IMAP_RX_OWN + 100, ")\r\n", 3);
+    fake_input(&a, line, LWM_IMAP_RX_OWN + 103);
+    r = fake_wait(&a, "a3", 1000);
+    CHECK(HAS(r, "* ID (") && HAS(r, "a3 OK"));
+
+    /* a line longer than even the long buffer: BAD [TOOBIG], and the
+     * session and the buffer go on */
+    memset(line, 'x', sizeof line);
+    memcpy(line, "a4 NOOP ", 8);
+    fake_input(&a, line, sizeof line);
+    r = fake_cmd(&a, "a5", "\r\na5 NOOP");
+    CHECK(HAS(r, "a4 BAD [TOOBIG]") && HAS(r, "a5 OK"));
+    r = fake_cmd(&b, "b3", "b3 UID SEARCH UID 1,2,3");
+    CHECK(HAS(r, "b3 OK"));
+
+    /* before login a command must fit the own buffer */
+    fake_open(&p);
+    fake_take(&p);
+    memset(line, 'u', LWM_IMAP_RX_OWN + 10);
+    memcpy(line, "p1 LOGIN ", 9);
+    memcpy(line + LWM_IMAP_RX_OWN + 10, " pw\r\n", 5);
+    fake_input(&p, line, LWM_IMAP_RX_OWN + 15);
+    r = fake_cmd(&p, "p2", "p2 NOOP");
+    CHECK(HAS(r, "p1 BAD [TOOBIG]") && HAS(r, "p2 OK") && !p.closed);
+
+    fake_close(&p);
+    fake_close(&a);
+    fake_close(&b);
+    fake_close(&c);
+}
+#endif
+
 static void test_timeouts_and_limits(void)
 {
     struct fake_conn c[LWM_MAX_SESSIONS + 1];
@@ -678,6 +779,9 @@ int main(void)
     test_scattered_expunge();
     test_between_steps();
     test_pipelining();
+#if LWM_IMAP_RX_OWN < LWM_IMAP_RXBUF
+    test_shared_rx();
+#endif
     test_timeouts_and_limits();
     CHECK(lwm_store_check(&store, 1) == 0);
     CHECK(nor.violations == 0);

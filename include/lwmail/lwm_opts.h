@@ -103,17 +103,41 @@
 /* ---------------------------------------------------------------- server */
 
 /** Simultaneous client connections (IMAP sessions). A connection beyond
- *  this gets "* BYE" and is closed. RAM: about LWM_IMAP_RXBUF +
- *  LWM_IMAP_TXBUF + 1.5 KiB each. */
+ *  this gets "* BYE" and is closed. RAM: about LWM_IMAP_RX_OWN +
+ *  LWM_IMAP_TXBUF + 2.9 KiB each. */
 #ifndef LWM_MAX_SESSIONS
 #define LWM_MAX_SESSIONS 8
 #endif
 
-/** Per-session receive buffer: the longest command line (without
- *  literals streamed to the store). RFC 2683 advises at least 8,000
- *  octets; clients send long UID sets. */
+/** The longest command line accepted (with its literals, except those
+ *  streamed to the store). RFC 2683 advises at least 8,000 octets;
+ *  clients send long UID sets. */
 #ifndef LWM_IMAP_RXBUF
 #define LWM_IMAP_RXBUF 8192
+#endif
+
+/** Receive buffer each session owns. When it is smaller than
+ *  LWM_IMAP_RXBUF, a longer command of a logged-in session borrows one of
+ *  LWM_IMAP_RX_LONG shared buffers of LWM_IMAP_RXBUF bytes until what is
+ *  left in it fits its own buffer again; a session that finds them all
+ *  taken stops reading (the transport's window holds the client back)
+ *  until one comes free. Before login a session never borrows: its
+ *  commands (LOGIN, AUTHENTICATE, STARTTLS) fit its own buffer or get
+ *  BAD [TOOBIG]. Long lines are rare (long UID sets, big SEARCH
+ *  literals), so a board with 4 sessions and 1 KiB each plus one shared
+ *  8 KiB buffer saves 20 KiB against 4 full buffers. At least 512. */
+#ifndef LWM_IMAP_RX_OWN
+#define LWM_IMAP_RX_OWN LWM_IMAP_RXBUF
+#endif
+
+/** Shared long-command buffers (see LWM_IMAP_RX_OWN); 0 when every
+ *  session owns a full LWM_IMAP_RXBUF. */
+#ifndef LWM_IMAP_RX_LONG
+#if LWM_IMAP_RX_OWN < LWM_IMAP_RXBUF
+#define LWM_IMAP_RX_LONG 1
+#else
+#define LWM_IMAP_RX_LONG 0
+#endif
 #endif
 
 /** Per-session output buffer. Big responses (FETCH of a 50 MB message)

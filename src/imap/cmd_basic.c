@@ -135,8 +135,9 @@ static void rx_scrub(struct imap_sess *s)
 {
     struct lwm_server *srv = sess_srv(s);
     int k = s->slot;
-    memset(srv->rx[k], 0, s->cmd_len);
-    memset(srv->rx[k] + srv->rx_len[k], 0, LWM_IMAP_RXBUF - srv->rx_len[k]);
+    uint8_t *rx = sess_rx(s);
+    memset(rx, 0, s->cmd_len);
+    memset(rx + srv->rx_len[k], 0, sess_rx_cap(s) - srv->rx_len[k]);
 }
 
 /* "<what> for <user> from <address>": the name as the client gave it,
@@ -282,11 +283,11 @@ static int auth_wait(struct imap_sess *s)
 {
     struct lwm_server *srv = sess_srv(s);
     int k = s->slot;
-    uint8_t *rx = srv->rx[k];
+    uint8_t *rx = sess_rx(s);
     uint8_t *lf = memchr(rx, '\n', srv->rx_len[k]);
     size_t n;
     if (!lf) {
-        if (srv->rx_len[k] == LWM_IMAP_RXBUF) {
+        if (srv->rx_len[k] == sess_rx_cap(s)) {
             srv->rx_len[k] = 0;
             s->rx_mode = RX_SKIPLINE;
             rx_scrub(s);

@@ -425,7 +425,7 @@ static int append_tail(struct imap_sess *s)
 {
     struct lwm_server *srv = sess_srv(s);
     int k = s->slot;
-    uint8_t *rx = srv->rx[k];
+    uint8_t *rx = sess_rx(s);
     uint32_t len = srv->rx_len[k];
     if (s->rx_mode == RX_APPEND)
         return STEP_INPUT;
@@ -567,17 +567,11 @@ static int append_begin(struct imap_sess *s, int streamed)
      * message data; the rest goes to the store as it arrives */
     if (!(s->cmd.lit_flags & LWM_TOKF_NONSYNC))
         out_str(s, "+ Ready for literal data\r\n");
-    {
-        uint32_t k = (uint32_t)s->slot;
-        uint8_t *rx = srv->rx[k];
-        have = srv->rx_len[k] - s->cmd.lit_off;
-        if (have > size)
-            have = (size_t)size;
-        append_input(s, rx + s->cmd.lit_off, have);
-        memmove(rx, rx + s->cmd.lit_off + have,
-                srv->rx_len[k] - s->cmd.lit_off - have);
-        srv->rx_len[k] -= (uint32_t)(s->cmd.lit_off + have);
-    }
+    have = srv->rx_len[s->slot] - s->cmd.lit_off;
+    if (have > size)
+        have = (size_t)size;
+    append_input(s, sess_rx(s) + s->cmd.lit_off, have);
+    rx_drop(s, s->cmd.lit_off + have);
     s->cmd_len = 0;
     s->lit_left = size - have;
     if (s->lit_left)

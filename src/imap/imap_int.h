@@ -31,6 +31,12 @@
 #if LWM_IMAP_TXBUF < 2 * IMAP_TX_RESERVE
 #error "LWM_IMAP_TXBUF must be at least 2048"
 #endif
+#if LWM_IMAP_RX_OWN < 512 || LWM_IMAP_RX_OWN > LWM_IMAP_RXBUF
+#error "LWM_IMAP_RX_OWN must be from 512 to LWM_IMAP_RXBUF"
+#endif
+#if LWM_IMAP_RX_OWN < LWM_IMAP_RXBUF && LWM_IMAP_RX_LONG < 1
+#error "LWM_IMAP_RX_OWN < LWM_IMAP_RXBUF needs LWM_IMAP_RX_LONG >= 1"
+#endif
 
 #define IMAP_TAG_MAX 64          /* longer tags are refused */
 #define IMAP_PATH_MAX 8          /* section part numbers: 1.2.3.4.5.6.7.8 */
@@ -274,7 +280,17 @@ struct lwm_server {
     struct lwm_mime mime[LWM_IMAP_MIME_SLOTS];
     struct lwm_search_prog search[LWM_IMAP_SEARCH_SLOTS];
     struct imap_sess sess[LWM_MAX_SESSIONS];
-    uint8_t rx[LWM_MAX_SESSIONS][LWM_IMAP_RXBUF];
+#if LWM_IMAP_RX_LONG
+    uint8_t rx_long_of[LWM_MAX_SESSIONS];   /* 1 + which long buffer, 0:
+                                               its own (LWM_IMAP_RX_OWN) */
+    uint8_t rx_long_used[LWM_IMAP_RX_LONG];
+#endif
+    /* receive buffers: each session's own, and the shared ones a long
+     * command borrows (sess_rx, sess_rx_cap) */
+    uint8_t rx[LWM_MAX_SESSIONS][LWM_IMAP_RX_OWN];
+#if LWM_IMAP_RX_LONG
+    uint8_t rx_long[LWM_IMAP_RX_LONG][LWM_IMAP_RXBUF];
+#endif
     uint8_t tx[LWM_MAX_SESSIONS][LWM_IMAP_TXBUF];
 };
 
@@ -288,7 +304,13 @@ static inline struct lwm_server *sess_srv(struct imap_sess *s)
     (void)s;
     return &lwm_the_server;
 }
+/** The session's receive buffer: its own, or the shared one its long
+ *  command borrowed. Tokens are offsets into it, so a command keeps them
+ *  across the switch; pointers into it are good only until the session
+ *  next reads or returns to sess_run. */
 uint8_t *sess_rx(struct imap_sess *s);
+/** Bytes sess_rx() holds: LWM_IMAP_RX_OWN or LWM_IMAP_RXBUF */
+uint32_t sess_rx_cap(struct imap_sess *s);
 size_t tx_free(struct imap_sess *s);
 /** Drop n bytes (at most all) from the front of the receive buffer */
 void rx_drop(struct imap_sess *s, size_t n);

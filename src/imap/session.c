@@ -21,8 +21,72 @@ static int sess_no(struct imap_sess *s)
 
 uint8_t *sess_rx(struct imap_sess *s)
 {
+#if LWM_IMAP_RX_LONG
+    int b = lwm_the_server.rx_long_of[sess_no(s)];
+    if (b)
+        return lwm_the_server.rx_long[b - 1];
+#endif
     return lwm_the_server.rx[sess_no(s)];
 }
+
+uint32_t sess_rx_cap(struct imap_sess *s)
+{
+#if LWM_IMAP_RX_LONG
+    if (lwm_the_server.rx_long_of[sess_no(s)])
+        return LWM_IMAP_RXBUF;
+#endif
+    (void)s;
+    return LWM_IMAP_RX_OWN;
+}
+
+/* The most a command of this session may take in the receive buffer:
+ * a logged-in session may borrow a long buffer, one before login not. */
+static uint32_t rx_cap_max(struct imap_sess *s)
+{
+    return s->state == SS_AUTH || s->state == SS_SELECTED ? LWM_IMAP_RXBUF
+                                                          : sess_rx_cap(s);
+}
+
+#if LWM_IMAP_RX_LONG
+/* Move the session's buffer into a free shared long one: 1 done, 0 all
+ * are taken (wait for one). The bytes keep their offsets. */
+static int rx_borrow(struct imap_sess *s)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s), b;
+    for (b = 0; b < LWM_IMAP_RX_LONG; b++) {
+        if (!srv->rx_long_used[b]) {
+            srv->rx_long_used[b] = 1;
+            srv->rx_long_of[k] = (uint8_t)(b + 1);
+            memcpy(srv->rx_long[b], srv->rx[k], srv->rx_len[k]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Give a borrowed buffer back once what is left fills at most half the
+ * session's own (half: a buffer given back full would be borrowed again
+ * at once), or the session is gone. Only where no pointer into the
+ * buffer is held: the end of sess_run, sess_free. */
+static void rx_return(struct imap_sess *s)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s), b = srv->rx_long_of[k];
+    if (!b || srv->rx_len[k] > LWM_IMAP_RX_OWN / 2)
+        return;
+    memcpy(srv->rx[k], srv->rx_long[b - 1], srv->rx_len[k]);
+    srv->rx_long_used[b - 1] = 0;
+    srv->rx_long_of[k] = 0;
+}
+#else
+static int rx_borrow(struct imap_sess *s)
+{
+    (void)s;
+    return 0;
+}
+#define rx_return(s) ((void)(s))
+#endif
 
 /* ------------------------------------------------------------ output */
 
@@ -787,9 +851,10 @@ void rx_drop(struct imap_sess *s, size_t n)
 {
     struct lwm_server *srv = &lwm_the_server;
     int k = sess_no(s);
+    uint8_t *rx = sess_rx(s);
     if (n > srv->rx_len[k])
         n = srv->rx_len[k];
-    memmove(srv->rx[k], srv->rx[k] + n, srv->rx_len[k] - n);
+    memmove(rx, rx + n, srv->rx_len[k] - n);
     srv->rx_len[k] -= (uint32_t)n;
 }
 
@@ -814,9 +879,10 @@ void lit_refuse(struct imap_sess *s)
         s->rx_mode = RX_DISCARD;
     } else {
         /* drop the rest of the command line */
-        uint8_t *lf = memchr(srv->rx[k], '\n', srv->rx_len[k]);
+        uint8_t *rx = sess_rx(s);
+        uint8_t *lf = memchr(rx, '\n', srv->rx_len[k]);
         if (lf) {
-            rx_drop(s, (size_t)(lf - srv->rx[k]) + 1);
+            rx_drop(s, (size_t)(lf - rx) + 1);
         } else {
             srv->rx_len[k] = 0;
             s->rx_mode = RX_SKIPLINE;
@@ -934,17 +1000,32 @@ static int next_command(struct imap_sess *s)
 {
     struct lwm_server *srv = &lwm_the_server;
     int k = sess_no(s);
-    uint8_t *rx = srv->rx[k];
+    uint8_t *rx = sess_rx(s);
     uint32_t len = srv->rx_len[k];
     int r;
     if (!len)
         return 0;
     memset(&s->cmd, 0, sizeof s->cmd);
-    r = lwm_imap_parse(rx, len, LWM_IMAP_RXBUF, &s->cmd, s->toks,
+    /* a literal that fits the biggest buffer this session may have is
+     * read into it; APPEND streams any that does not fit the current
+     * one (the store takes it in chunks, no need to borrow) */
+    r = lwm_imap_parse(rx, len, sess_rx_cap(s), &s->cmd, s->toks,
                        LWM_IMAP_MAX_TOKS);
     set_tag(s);
+    if (r == LWM_PARSE_LITERAL && sess_rx_cap(s) < rx_cap_max(s) &&
+        !cmd_is(s, "APPEND") &&
+        s->cmd.lit_size <= rx_cap_max(s) - s->cmd.lit_off)
+        r = LWM_PARSE_PARTIAL;          /* borrow below, once it is full */
+    if (r == LWM_PARSE_PARTIAL && len == sess_rx_cap(s) &&
+        sess_rx_cap(s) < rx_cap_max(s)) {
+        if (rx_borrow(s))
+            return 1;                   /* room for the rest */
+        srv->res_wait = 1;              /* another session's long command
+                                           holds them: read nothing now */
+        return 0;
+    }
     if (r == LWM_PARSE_PARTIAL) {
-        if (len == LWM_IMAP_RXBUF) {
+        if (len == sess_rx_cap(s)) {
             /* a line longer than the buffer: refuse it, skip to its end */
             out_fmt(s, "%s BAD [TOOBIG] Command line too long\r\n", s->tag);
             srv->rx_len[k] = 0;
@@ -1034,7 +1115,15 @@ static void abort_command(struct imap_sess *s)
 }
 
 /* Run the session until it needs input, output room or a resource */
+static void run(struct imap_sess *s);
+
 void sess_run(struct imap_sess *s)
+{
+    run(s);
+    rx_return(s);       /* no pointer into the buffer is held here */
+}
+
+static void run(struct imap_sess *s)
 {
     struct lwm_server *srv = &lwm_the_server;
     int k = sess_no(s), guard;
@@ -1117,10 +1206,11 @@ void sess_run(struct imap_sess *s)
             continue;
         }
         if (s->idling) {
-            uint8_t *lf = memchr(srv->rx[k], '\n', srv->rx_len[k]);
-            if (lf || srv->rx_len[k] == LWM_IMAP_RXBUF) {
-                size_t n = lf ? (size_t)(lf - srv->rx[k]) : 0;
-                idle_done(s, srv->rx[k], n);
+            uint8_t *rx = sess_rx(s);
+            uint8_t *lf = memchr(rx, '\n', srv->rx_len[k]);
+            if (lf || srv->rx_len[k] == sess_rx_cap(s)) {
+                size_t n = lf ? (size_t)(lf - rx) : 0;
+                idle_done(s, rx, n);
                 rx_drop(s, lf ? n + 1 : srv->rx_len[k]);
                 continue;
             }
@@ -1170,11 +1260,11 @@ void sess_input(struct imap_sess *s, const uint8_t *p, size_t n)
             break;
         }
         default:
-            take = LWM_IMAP_RXBUF - srv->rx_len[k];
+            take = sess_rx_cap(s) - srv->rx_len[k];
             if (take > n)
                 take = n;
             /* memmove: TLS decrypts into the buffer's free tail */
-            memmove(srv->rx[k] + srv->rx_len[k], p, take);
+            memmove(sess_rx(s) + srv->rx_len[k], p, take);
             srv->rx_len[k] += (uint32_t)take;
             if (!take)
                 return;                 /* caller ignored rx_room */
@@ -1199,9 +1289,9 @@ size_t sess_rx_room(struct imap_sess *s)
         return 0;
     if (s->rx_mode == RX_APPEND || s->rx_mode == RX_DISCARD)
         return s->lit_left < 65536 ? (size_t)s->lit_left : 65536;
-    if (s->rx_mode == RX_SKIPLINE)
-        return 4096;
-    return LWM_IMAP_RXBUF - srv->rx_len[k];
+    /* skipping a line: what follows its end goes to the buffer, so no
+     * more than fits there (sess_input takes it all at once) */
+    return sess_rx_cap(s) - srv->rx_len[k];
 }
 
 void sess_open(struct imap_sess *s, void *conn, uint32_t peer_hash,
@@ -1235,6 +1325,7 @@ void sess_free(struct imap_sess *s)
         srv_search_put(srv, s->u.se.slot);
     srv_conn_release(srv, k);
     srv->rx_len[k] = 0;
+    rx_return(s);
     srv->tx_len[k] = srv->tx_head[k] = 0;
     memset(s, 0, sizeof *s);
     s->state = SS_FREE;

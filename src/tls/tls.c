@@ -602,8 +602,8 @@ static int pump(struct lwm_server *srv, struct tls_conn *c)
     /* bounded: each pass moves a record or stops */
     for (guard = 0; guard < 16; guard++) {
         size_t room = sess_rx_room(s);
-        size_t tail = LWM_IMAP_RXBUF - srv->rx_len[k];
-        uint8_t *dst = srv->rx[k] + srv->rx_len[k];
+        size_t tail = sess_rx_cap(s) - srv->rx_len[k];
+        uint8_t *dst = sess_rx(s) + srv->rx_len[k];
         if (room > tail)
             room = tail;
         if (!room)
@@ -637,7 +637,7 @@ size_t tls_rx_room(struct lwm_server *srv, int slot)
         return c->want_write ? 0 : c->want;
     /* only when decrypted bytes have somewhere to go */
     if (mbedtls_ssl_get_bytes_avail(&c->ssl) || !sess_rx_room(s) ||
-        srv->rx_len[slot] == LWM_IMAP_RXBUF)
+        srv->rx_len[slot] == sess_rx_cap(s))
         return 0;
     return c->want;
 }
@@ -773,7 +773,7 @@ int tls_poll(struct lwm_server *srv, uint32_t now)
             (mbedtls_ssl_get_bytes_avail(&c->ssl) || !c->want)) {
             struct imap_sess *s = &srv->sess[c->slot];
             size_t before = srv->rx_len[c->slot];
-            if (sess_rx_room(s) && before < LWM_IMAP_RXBUF) {
+            if (sess_rx_room(s) && before < sess_rx_cap(s)) {
                 if (pump(srv, c) && s->state != SS_FREE &&
                     srv->rx_len[c->slot] != before)
                     busy = 1;
