@@ -25,9 +25,12 @@
 #define MEM_LIBC_MALLOC 0
 #define MEMP_MEM_MALLOC 0
 #define MEM_ALIGNMENT 4
-/* lwIP's heap: PBUF_RAM (tcp_write copies, ARP queue). */
+/* lwIP's heap: PBUF_RAM (tcp_write copies, ARP queue) and receive queues
+ * compacted out of PBUF_POOL (ports/lwip). 8 KiB holds one connection's
+ * full send buffer (TCP_SND_BUF) plus ACKs; sessions sending at once
+ * share it, and tcp_write's ERR_MEM only defers their output. */
 #ifndef MEM_SIZE
-#define MEM_SIZE (12 * 1024)
+#define MEM_SIZE (8 * 1024)
 #endif
 #define MEMP_NUM_PBUF 16
 #define MEMP_NUM_TCP_PCB (LWM_MAX_SESSIONS + 4)
