@@ -58,6 +58,10 @@
 #define IP_REASSEMBLY 0
 #define IP_FRAG 0
 #define ARP_TABLE_SIZE 4
+/* Keep every packet waiting for an ARP reply, not only the last: clients
+ * that connect right after boot would otherwise lose all but one SYN-ACK
+ * to the gateway's unknown MAC (slirp retries a SYN after 3 s) */
+#define ARP_QUEUEING 1
 #define ETH_PAD_SIZE 2              /* IP header on a word boundary */
 
 /* ---- TCP */
