@@ -53,17 +53,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(HERE, "interop"))
 import lwmtest  # noqa: E402
-from lwmtest import Daemon  # noqa: E402
+from lwmtest import BenchClient as Client, BenchError, Daemon, fmt  # noqa: E402
 from tls_test import (RecordTap, aead_overhead, big_message,  # noqa: E402
                       client_ctx, records)
 
 HOST = "127.0.0.1"
 USER, PASSWORD = lwmtest.USERS[0]
 MiB = 1024 * 1024
-
-
-class BenchError(Exception):
-    pass
 
 
 def cpu_seconds(pid):
@@ -82,23 +78,6 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def fmt(v, unit=""):
-    if isinstance(v, float):
-        if v != v:
-            return "n/a"
-        if abs(v) >= 100:
-            s = "{:,.0f}".format(v)
-        elif abs(v) >= 10:
-            s = "{:.1f}".format(v)
-        else:
-            s = "{:.2f}".format(v)
-    elif isinstance(v, int):
-        s = "{:,}".format(v)
-    else:
-        s = str(v)
-    return s + (" " + unit if unit else "")
-
-
 ROWS = []
 
 
@@ -109,55 +88,6 @@ def row(figure, value, note=""):
 
 
 # ------------------------------------------------------------ a small client
-
-class Client:
-    """IMAP over a socket (plain or TLS) with raw reads: fast enough that
-    the server, not the client, sets the pace of a bulk FETCH."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = bytearray()
-        self.n = 0
-
-    def _fill(self):
-        d = self.sock.recv(1 << 20)
-        if not d:
-            raise BenchError("connection closed by the server")
-        self.buf += d
-
-    def line(self):
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                out = bytes(self.buf[:i + 2])
-                del self.buf[:i + 2]
-                return out
-            self._fill()
-
-    def take(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
-
-    def cmd(self, text, literal_out=None):
-        """Send a command; returns (literals, tagged line)."""
-        self.n += 1
-        tag = b"b%d" % self.n
-        self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
-        lits = []
-        while True:
-            ln = self.line()
-            m = re.search(rb"\{(\d+)\}\r\n$", ln)
-            if m:
-                lits.append(self.take(int(m.group(1))))
-                continue
-            if ln.startswith(tag + b" "):
-                if not ln.startswith(tag + b" OK"):
-                    raise BenchError("%s -> %r" % (text, ln))
-                return lits, ln
-
 
 def open_client(port, tls, ctx=None, source=None):
     s = socket.create_connection((HOST, port), timeout=120,

@@ -278,6 +278,86 @@ class ProtocolError(AssertionError):
     pass
 
 
+def fmt(v, unit=""):
+    """A benchmark figure as text: thousands separated, 3 digits or so."""
+    if isinstance(v, float):
+        if v != v:
+            return "n/a"
+        if abs(v) >= 100:
+            s = "{:,.0f}".format(v)
+        elif abs(v) >= 10:
+            s = "{:.1f}".format(v)
+        else:
+            s = "{:.2f}".format(v)
+    elif isinstance(v, int):
+        s = "{:,}".format(v)
+    else:
+        s = str(v)
+    return s + (" " + unit if unit else "")
+
+
+class BenchError(Exception):
+    """A benchmark's client saw something it cannot measure through."""
+
+
+class BenchClient:
+    """IMAP over an already connected socket (plain or TLS) with raw
+    reads: fast enough that the server, not the client, sets the pace of
+    a bulk FETCH. The benchmarks (tests/bench_tls.py,
+    tests/qemu/bench_fw.py) use it."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+        self.n = 0
+
+    def _fill(self):
+        d = self.sock.recv(1 << 20)
+        if not d:
+            raise BenchError("connection closed by the server")
+        self.buf += d
+
+    def line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                out = bytes(self.buf[:i + 2])
+                del self.buf[:i + 2]
+                return out
+            self._fill()
+
+    def take(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def cmd(self, text, literal=None):
+        """Send a command (with literal as a LITERAL+ literal at its end);
+        returns (the literals of the answer, the tagged OK line)."""
+        self.n += 1
+        tag = b"b%d" % self.n
+        if literal is None:
+            self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
+        else:
+            self.sock.sendall(tag + b" " + text.encode() +
+                              b" {%d+}\r\n" % len(literal))
+            self.sock.sendall(literal)
+            self.sock.sendall(b"\r\n")
+        lits = []
+        while True:
+            ln = self.line()
+            m = re.search(rb"\{(\d+)\}\r\n$", ln)
+            if m:
+                lits.append(self.take(int(m.group(1))))
+                continue
+            if ln.startswith(tag + b" "):
+                if not ln.startswith(tag + b" OK"):
+                    raise BenchError("%s -> %r" % (text, ln))
+                return lits, ln
+
+
 class Raw:
     """A byte-level IMAP client: commands as bytes, responses as bytes."""
 

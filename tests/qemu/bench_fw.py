@@ -58,7 +58,9 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
 import qemu_test as qt  # noqa: E402
+from lwmtest import BenchClient as Client, BenchError, fmt  # noqa: E402
 
 USER, PASSWORD = qt.USER, qt.PASSWORD
 HOST = "127.0.0.1"
@@ -66,30 +68,9 @@ SECTION = "## Firmware under QEMU (mps2-an385)"
 ELF = "lwmail-%s.elf"
 
 
-class BenchError(Exception):
-    pass
-
-
 # ------------------------------------------------------------ output
 
 ROWS = []
-
-
-def fmt(v, unit=""):
-    if isinstance(v, float):
-        if v != v:
-            return "n/a"
-        if abs(v) >= 100:
-            s = "{:,.0f}".format(v)
-        elif abs(v) >= 10:
-            s = "{:.1f}".format(v)
-        else:
-            s = "{:.2f}".format(v)
-    elif isinstance(v, int):
-        s = "{:,}".format(v)
-    else:
-        s = str(v)
-    return s + (" " + unit if unit else "")
 
 
 def row(figure, value, note=""):
@@ -246,21 +227,7 @@ class Board(qt.Board):
 
     def after(self, mark, pattern, timeout=30):
         """First line matching pattern from log index mark on."""
-        rx = re.compile(pattern)
-        end = time.time() + timeout
-        seen = mark
-        while time.time() < end:
-            while seen < len(self.log):
-                m = rx.search(self.log[seen])
-                seen += 1
-                if m:
-                    return m
-            if self.p.poll() is not None:
-                self.t.join(1)
-                if seen >= len(self.log):
-                    return None
-            time.sleep(0.02)
-        return None
+        return self.wait_for(pattern, timeout, mark)
 
     def figures(self):
         """Console "s": the stack and TLS figures."""
@@ -299,60 +266,6 @@ def shutdown(b):
     if b.p.poll() is None:
         b.quit(20)
     b.stop()
-
-
-class Client:
-    """IMAP over a blocking socket, TLS or not, raw reads."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = bytearray()
-        self.n = 0
-
-    def _fill(self):
-        d = self.sock.recv(1 << 20)
-        if not d:
-            raise BenchError("connection closed by the firmware")
-        self.buf += d
-
-    def line(self):
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                out = bytes(self.buf[:i + 2])
-                del self.buf[:i + 2]
-                return out
-            self._fill()
-
-    def take(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
-
-    def cmd(self, text, literal=None):
-        """Send a command (with a LITERAL+ literal); (literals, tagged)."""
-        self.n += 1
-        tag = b"b%d" % self.n
-        if literal is None:
-            self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
-        else:
-            self.sock.sendall(tag + b" " + text.encode() +
-                              b" {%d+}\r\n" % len(literal))
-            self.sock.sendall(literal)
-            self.sock.sendall(b"\r\n")
-        lits = []
-        while True:
-            ln = self.line()
-            m = re.search(rb"\{(\d+)\}\r\n$", ln)
-            if m:
-                lits.append(self.take(int(m.group(1))))
-                continue
-            if ln.startswith(tag + b" "):
-                if not ln.startswith(tag + b" OK"):
-                    raise BenchError("%s -> %r" % (text, ln))
-                return lits, ln
 
 
 def connect(port, timeout=60):

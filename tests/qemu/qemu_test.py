@@ -140,10 +140,11 @@ class Board:
             self.log.append(line)
             print("  | " + line, flush=True)
 
-    def wait_for(self, pattern, timeout=60):
+    def wait_for(self, pattern, timeout=60, mark=0):
+        """First console line matching pattern, from log index mark on."""
         rx = re.compile(pattern)
         end = time.time() + timeout
-        seen = 0
+        seen = mark
         while time.time() < end:
             while seen < len(self.log):
                 m = rx.search(self.log[seen])
@@ -156,6 +157,10 @@ class Board:
                     return None
             time.sleep(0.05)
         return None
+
+    def faulted(self):
+        """The console reported a hard fault or a panic."""
+        return any("HARD FAULT" in ln or "PANIC" in ln for ln in self.log)
 
     def console(self, text):
         """Type on the board's console (UART0 through QEMU's stdin)."""
@@ -673,7 +678,7 @@ def big_store_checks(elf, work, lwmaild):
         except (OSError, imaplib.IMAP4.error, ssl.SSLError) as e:
             check(False, "2,000-message session: %r" % e)
         # still healthy: no fault, figures sane, clean shutdown
-        check(not any("HARD FAULT" in l or "PANIC" in l for l in b.log),
+        check(not b.faulted(),
               "2,000 messages: no fault on the console")
         if b.p.poll() is None:
             b.console(b"s")
@@ -748,7 +753,7 @@ def main():
             imaps_checks(b, msgs)
     except (OSError, imaplib.IMAP4.error, ssl.SSLError) as e:
         check(False, "session: %r" % e)
-    check(not any("HARD FAULT" in l or "PANIC" in l for l in b.log),
+    check(not b.faulted(),
           "no fault on the console")
     if b.p.poll() is None:
         b.console(b"s")
