@@ -77,9 +77,11 @@ def free_port():
 
 # ------------------------------------------------------------ build
 
-def build(root, work):
+def build(root, work, name="fw", options=()):
+    """Build firmware/ into WORKDIR/name (cmake -D options) and print its
+    size report; the .elf's path."""
     cmake = os.environ.get("CMAKE", "cmake")
-    fw = os.path.join(work, "fw")
+    fw = os.path.join(work, name)
     gen = ["-G", "Ninja"] if shutil.which("ninja") else []
     cache = os.path.join(fw, "CMakeCache.txt")
     if os.path.exists(cache) and \
@@ -87,7 +89,8 @@ def build(root, work):
             not in open(cache).read():
         shutil.rmtree(fw)
     subprocess.run([cmake, "-S", os.path.join(root, "firmware"), "-B", fw]
-                   + gen, check=True, stdout=subprocess.DEVNULL)
+                   + gen + ["-D" + o for o in options], check=True,
+                   stdout=subprocess.DEVNULL)
     subprocess.run([cmake, "--build", fw, "-j",
                     os.environ.get("LWM_JOBS", "2")], check=True)
     elf = os.path.join(fw, "lwmail-qemu-mps2-an385.elf")
@@ -803,7 +806,33 @@ def main():
     check(rc == 0, "runfor=300: QEMU exits 0 through semihosting "
           "(rc %r)" % rc)
     check(bool(st), "exit figures: %s" % (st[0] if st else "none"))
+
+    # -------- boot 6: the address from QEMU's DHCP server (LWM_BOARD_DHCP)
+    if imap:
+        dhcp_checks(root, work)
     finish()
+
+
+def dhcp_checks(root, work):
+    """The image built with LWM_BOARD_DHCP=ON asks slirp's DHCP server for
+    its address and serves IMAPS on it."""
+    elf = build(root, work, "fw-dhcp", ["LWM_BOARD_DHCP=ON"])
+    b = Board(elf, work, "")
+    try:
+        m = b.wait_for(r"eth: DHCP address (\S+) after (\d+) ms", 60)
+        check(m is not None and m.group(1) == "10.0.2.15",
+              "DHCP: address %s from QEMU's DHCP server"
+              % (m.group(1) if m else "none"))
+        if m and b.wait_for(r"lwmail: IMAPS on", 30):
+            c = imaplib.IMAP4_SSL("127.0.0.1", b.ports[993],
+                                  ssl_context=tls_ctx(), timeout=60)
+            typ, _ = c.login(USER, PASSWORD)
+            check(typ == "OK", "DHCP: IMAPS login on the leased address")
+            c.logout()
+    except (OSError, imaplib.IMAP4.error, ssl.SSLError) as e:
+        check(False, "DHCP session: %r" % e)
+    finally:
+        b.stop()
 
 
 if __name__ == "__main__":
