@@ -749,6 +749,53 @@ static void test_shared_rx(void)
     fake_close(&b);
     fake_close(&c);
 }
+
+/* A long buffer's holder that never finishes its command (a byte now
+ * and then) is ended after LWM_IMAP_RX_LONG_HOLD_MS; the session waiting
+ * meanwhile is not logged out for idling, the server does not spin while
+ * it waits, and the buffer goes to it. */
+static void test_shared_rx_hold(void)
+{
+    struct fake_conn a = { 0 }, b = { 0 };
+    static char la[LWM_IMAP_RXBUF], lb[LWM_IMAP_RXBUF];
+    size_t ob, i;
+    const char *r;
+
+    login(&a, "alice", "secret1");
+    login(&b, "alice", "secret1");
+    fake_cmd(&a, "h0", "h0 SELECT INBOX");
+    fake_cmd(&b, "k0", "k0 SELECT INBOX");
+    memset(la, '1', sizeof la);
+    memcpy(la, "h1 UID FETCH 1,", 15);
+    ob = (size_t)snprintf(lb, sizeof lb, "%s", "k1 UID FETCH ");
+    for (i = 0; ob < 3 * LWM_IMAP_RX_OWN; i++)
+        ob += (size_t)snprintf(lb + ob, sizeof lb - ob, "%zu,", 100 + 2 * i);
+    ob += (size_t)snprintf(lb + ob, sizeof lb - ob, "1:* (FLAGS)\r\n");
+
+    fake_input(&a, la, LWM_IMAP_RX_OWN + 10);       /* a borrows it */
+    fake_input(&b, lb, LWM_IMAP_RX_OWN);            /* b queues */
+    CHECK(lwm_conn_rx_room(srv, b.slot) == 0);
+    CHECK(lwm_server_poll(srv) > 10);               /* no busy polling */
+    /* a trickles: one byte every 10 s, past b's idle timeout */
+    for (i = 0; i * 10000 < LWM_IMAP_RX_LONG_HOLD_MS + 20000; i++) {
+        fake_advance(10000);
+        fake_input(&a, la + LWM_IMAP_RX_OWN + 10 + i, 1);
+        fake_run();
+        if (a.closed)
+            break;
+    }
+    CHECK(a.closed && HAS(a.out, "* BYE Command line not completed"));
+    CHECK(!b.closed && lwm_conn_rx_room(srv, b.slot) > 0);
+    fake_input(&b, lb + LWM_IMAP_RX_OWN, ob - LWM_IMAP_RX_OWN);
+    r = fake_wait(&b, "k1", 1000);
+    CHECK(HAS(r, "k1 OK FETCH completed"));
+    /* an idle session still times out (waiting was not idling) */
+    fake_advance(LWM_IMAP_TIMEOUT_MS + 1000);
+    fake_run();
+    CHECK(b.closed && HAS(b.out, "* BYE Autologout"));
+    fake_close(&a);
+    fake_close(&b);
+}
 #endif
 
 static void test_timeouts_and_limits(void)
@@ -781,6 +828,7 @@ int main(void)
     test_pipelining();
 #if LWM_IMAP_RX_OWN < LWM_IMAP_RXBUF
     test_shared_rx();
+    test_shared_rx_hold();
 #endif
     test_timeouts_and_limits();
     CHECK(lwm_store_check(&store, 1) == 0);

@@ -121,13 +121,23 @@
  *  LWM_IMAP_RX_LONG shared buffers of LWM_IMAP_RXBUF bytes until what is
  *  left in it fits its own buffer again; a session that finds them all
  *  taken stops reading (the transport's window holds the client back)
- *  until one comes free. Before login a session never borrows: its
+ *  and queues: a buffer given back goes to the session that has waited
+ *  longest. Before login a session never borrows: its
  *  commands (LOGIN, AUTHENTICATE, STARTTLS) fit its own buffer or get
  *  BAD [TOOBIG]. Long lines are rare (long UID sets, big SEARCH
  *  literals), so a board with 4 sessions and 1 KiB each plus one shared
  *  8 KiB buffer saves 20 KiB against 4 full buffers. At least 512. */
 #ifndef LWM_IMAP_RX_OWN
 #define LWM_IMAP_RX_OWN LWM_IMAP_RXBUF
+#endif
+
+/** How long a session may hold a shared long buffer for a command its
+ *  client does not finish (half a long line, then silence or a byte now
+ *  and then): then it gets "* BYE" and is closed, and the buffer goes to
+ *  the next session waiting. A real client sends an 8 KiB line in well
+ *  under a second. */
+#ifndef LWM_IMAP_RX_LONG_HOLD_MS
+#define LWM_IMAP_RX_LONG_HOLD_MS 60000UL
 #endif
 
 /** Shared long-command buffers (see LWM_IMAP_RX_OWN); 0 when every

@@ -284,6 +284,10 @@ struct lwm_server {
     uint8_t rx_long_of[LWM_MAX_SESSIONS];   /* 1 + which long buffer, 0:
                                                its own (LWM_IMAP_RX_OWN) */
     uint8_t rx_long_used[LWM_IMAP_RX_LONG];
+    uint32_t rx_long_ms[LWM_MAX_SESSIONS];     /* when it was lent */
+    uint32_t rx_long_ticket[LWM_MAX_SESSIONS]; /* waiting for one: its turn
+                                                  (0: not waiting) */
+    uint32_t rx_long_tickets;                  /* tickets given so far */
 #endif
     /* receive buffers: each session's own, and the shared ones a long
      * command borrows (sess_rx, sess_rx_cap) */

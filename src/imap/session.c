@@ -48,36 +48,74 @@ static uint32_t rx_cap_max(struct imap_sess *s)
 }
 
 #if LWM_IMAP_RX_LONG
-/* Move the session's buffer into a free shared long one: 1 done, 0 all
- * are taken (wait for one). The bytes keep their offsets. */
+/* Put buffer b under session k: its bytes are copied over at the same
+ * offsets, so tokens (offsets) stay good. */
+static void rx_lend(int k, int b)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    srv->rx_long_used[b] = 1;
+    srv->rx_long_of[k] = (uint8_t)(b + 1);
+    srv->rx_long_ms[k] = srv_now(srv);
+    srv->rx_long_ticket[k] = 0;
+    memcpy(srv->rx_long[b], srv->rx[k], srv->rx_len[k]);
+}
+
+/* Move the session's buffer into a free long one: 1 done, 0 all are taken.
+ * Then the session queues for one (a ticket: first come, first served)
+ * and reads nothing meanwhile; rx_return hands a buffer given back
+ * straight to the oldest ticket, so no one polls for it. */
 static int rx_borrow(struct imap_sess *s)
 {
     struct lwm_server *srv = &lwm_the_server;
     int k = sess_no(s), b;
     for (b = 0; b < LWM_IMAP_RX_LONG; b++) {
         if (!srv->rx_long_used[b]) {
-            srv->rx_long_used[b] = 1;
-            srv->rx_long_of[k] = (uint8_t)(b + 1);
-            memcpy(srv->rx_long[b], srv->rx[k], srv->rx_len[k]);
+            rx_lend(k, b);
             return 1;
         }
     }
+    if (!srv->rx_long_ticket[k])
+        srv->rx_long_ticket[k] = ++srv->rx_long_tickets;
+    /* waiting is not idling: its client cannot send until it is served,
+     * and rx_long_ms bounds how long the holders keep it waiting */
+    s->last_ms = srv_now(srv);
     return 0;
 }
 
 /* Give a borrowed buffer back once what is left fills at most half the
  * session's own (half: a buffer given back full would be borrowed again
- * at once), or the session is gone. Only where no pointer into the
- * buffer is held: the end of sess_run, sess_free. */
+ * at once), or the session is gone; it goes to the oldest waiter, if any.
+ * Only where no pointer into the buffer is held: the end of sess_run,
+ * sess_free. */
 static void rx_return(struct imap_sess *s)
 {
     struct lwm_server *srv = &lwm_the_server;
-    int k = sess_no(s), b = srv->rx_long_of[k];
+    int k = sess_no(s), b = srv->rx_long_of[k], w, next = -1;
     if (!b || srv->rx_len[k] > LWM_IMAP_RX_OWN / 2)
         return;
     memcpy(srv->rx[k], srv->rx_long[b - 1], srv->rx_len[k]);
     srv->rx_long_used[b - 1] = 0;
     srv->rx_long_of[k] = 0;
+    for (w = 0; w < LWM_MAX_SESSIONS; w++)
+        if (srv->rx_long_ticket[w] &&
+            (next < 0 || (int32_t)(srv->rx_long_ticket[w] -
+                                   srv->rx_long_ticket[next]) < 0))
+            next = w;
+    if (next >= 0) {
+        rx_lend(next, b - 1);
+        srv->waiting = 1;       /* the poll runs it (and reads for it) now */
+    }
+}
+
+/* A long buffer held for a command the client does not finish: after
+ * LWM_IMAP_RX_LONG_HOLD_MS the session is ended, so a client that sends
+ * half a long line and then a byte now and then cannot keep it. */
+static int rx_held_too_long(struct imap_sess *s, uint32_t now)
+{
+    struct lwm_server *srv = &lwm_the_server;
+    int k = sess_no(s);
+    return srv->rx_long_of[k] && !s->busy && s->rx_mode == RX_CMD &&
+           (uint32_t)(now - srv->rx_long_ms[k]) > LWM_IMAP_RX_LONG_HOLD_MS;
 }
 #else
 static int rx_borrow(struct imap_sess *s)
@@ -86,6 +124,7 @@ static int rx_borrow(struct imap_sess *s)
     return 0;
 }
 #define rx_return(s) ((void)(s))
+#define rx_held_too_long(s, now) 0
 #endif
 
 /* ------------------------------------------------------------ output */
@@ -1020,9 +1059,7 @@ static int next_command(struct imap_sess *s)
         sess_rx_cap(s) < rx_cap_max(s)) {
         if (rx_borrow(s))
             return 1;                   /* room for the rest */
-        srv->res_wait = 1;              /* another session's long command
-                                           holds them: read nothing now */
-        return 0;
+        return 0;                       /* queued: rx_return lends it one */
     }
     if (r == LWM_PARSE_PARTIAL) {
         if (len == sess_rx_cap(s)) {
@@ -1325,6 +1362,9 @@ void sess_free(struct imap_sess *s)
         srv_search_put(srv, s->u.se.slot);
     srv_conn_release(srv, k);
     srv->rx_len[k] = 0;
+#if LWM_IMAP_RX_LONG
+    srv->rx_long_ticket[k] = 0;         /* no longer waiting */
+#endif
     rx_return(s);
     srv->tx_len[k] = srv->tx_head[k] = 0;
     memset(s, 0, sizeof *s);
@@ -1359,6 +1399,11 @@ void sess_tick(struct imap_sess *s, uint32_t now)
         srv_log(srv, LWM_LOG_NOTICE, k, "peer stopped reading, closing");
         append_abort(s);
         srv->tx_len[k] = 0;
+        s->closing = 1;
+    } else if (rx_held_too_long(s, now)) {
+        srv_log(srv, LWM_LOG_NOTICE, k,
+                "long command not completed in time, closing");
+        out_str(s, "* BYE Command line not completed in time\r\n");
         s->closing = 1;
     } else if ((uint32_t)(now - s->last_ms) > limit) {
         append_abort(s);

@@ -569,6 +569,7 @@ static int pump(struct lwm_server *srv, struct tls_conn *c)
     int k = c->slot;
     struct imap_sess *s = &srv->sess[k];
     int guard, r;
+    size_t moved;
     if (c->state == T_HANDSHAKE) {
         c->want_write = 0;
         r = mbedtls_ssl_handshake(&c->ssl);
@@ -599,8 +600,9 @@ static int pump(struct lwm_server *srv, struct tls_conn *c)
     }
     if (c->state != T_OPEN)
         return 1;
-    /* bounded: each pass moves a record or stops */
-    for (guard = 0; guard < 16; guard++) {
+    /* bounded: a record's worth of plaintext (16 KiB) at most, however
+     * small the session's buffer (LWM_IMAP_RX_OWN) makes each read */
+    for (guard = 0, moved = 0; guard < 64 && moved < 16384; guard++) {
         size_t room = sess_rx_room(s);
         size_t tail = sess_rx_cap(s) - srv->rx_len[k];
         uint8_t *dst = sess_rx(s) + srv->rx_len[k];
@@ -620,6 +622,7 @@ static int pump(struct lwm_server *srv, struct tls_conn *c)
             conn_fail(srv, c, "TLS: bad record from the client:", r);
             return 0;
         }
+        moved += (size_t)r;
         sess_input(s, dst, (size_t)r);
         if (s->state == SS_FREE || conn_of(k) != c)
             return 0;
@@ -773,9 +776,14 @@ int tls_poll(struct lwm_server *srv, uint32_t now)
             (mbedtls_ssl_get_bytes_avail(&c->ssl) || !c->want)) {
             struct imap_sess *s = &srv->sess[c->slot];
             size_t before = srv->rx_len[c->slot];
+            size_t avail = mbedtls_ssl_get_bytes_avail(&c->ssl);
             if (sess_rx_room(s) && before < sess_rx_cap(s)) {
+                /* progress: bytes into the buffer, or out of mbedTLS
+                 * (a streamed APPEND, a discarded literal, a skipped
+                 * line leave the buffer empty) */
                 if (pump(srv, c) && s->state != SS_FREE &&
-                    srv->rx_len[c->slot] != before)
+                    (srv->rx_len[c->slot] != before ||
+                     mbedtls_ssl_get_bytes_avail(&c->ssl) != avail))
                     busy = 1;
             }
         }
