@@ -268,25 +268,10 @@ EOF
 section_fetchmail() {
     local d=$1 s rc n
     need fetchmail || return
-    mkdir -p "$d/fm-out" "$d/fm-home"
-    for s in fm-1 fm-2 fm-3; do
-        "${ctl[@]}" msg "$s" "fetchmail body line $s" >"$d/$s.eml"
-        srv append INBOX "$d/$s.eml" >/dev/null || { fail "seed"; return; }
-    done
-    cat >"$d/deliver.sh" <<EOF
-#!/bin/sh
-f=\$(mktemp "$d/fm-out/msg.XXXXXX") && cat >"\$f"
-EOF
-    chmod 755 "$d/deliver.sh"
-    cat >"$d/fetchmailrc" <<EOF
-set no syslog
-poll 127.0.0.1 auth password
-  user "alice" there with password "secret1" is "root" here
-EOF
-    chmod 600 "$d/fetchmailrc"
+    fetchmail_setup "$d" fm 127.0.0.1 "" || return
     local fm=(env FETCHMAILHOME="$d/fm-home" HOME="$d" timeout 120
-              fetchmail -f "$d/fetchmailrc" --protocol IMAP --port "$port"
-              --keep --sslproto '' --mda "$d/deliver.sh" --nosyslog
+              fetchmail -f "$d/fm.rc" --protocol IMAP --port "$port"
+              --keep --sslproto '' --mda "$d/fm.sh" --nosyslog
               --idfile "$d/fm-home/ids" 127.0.0.1)
     "${fm[@]}" >"$d/fetchmail.log" 2>&1
     rc=$?

@@ -174,6 +174,32 @@ stop_daemon() {
     note "ok   lwmaild stopped cleanly"
 }
 
+# ------------------------------------------------------------ fetchmail
+
+# fetchmail_setup DIR NAME HOST SUBJECT_PREFIX: three messages
+# "<prefix>fm-1..3" (body "fetchmail body line <prefix>fm-N") appended to
+# INBOX through the script's srv, an MDA DIR/NAME.sh writing each message
+# to a file of DIR/NAME-out, and DIR/NAME.rc polling HOST as alice.
+fetchmail_setup() {
+    local d=$1 name=$2 host=$3 pre=$4 s
+    mkdir -p "$d/$name-out" "$d/$name-home"
+    for s in fm-1 fm-2 fm-3; do
+        "${ctl[@]}" msg "$pre$s" "fetchmail body line $pre$s" >"$d/$name-$s.eml"
+        srv append INBOX "$d/$name-$s.eml" >/dev/null || { fail "seed"; return 1; }
+    done
+    cat >"$d/$name.sh" <<EOF
+#!/bin/sh
+f=\$(mktemp "$d/$name-out/msg.XXXXXX") && cat >"\$f"
+EOF
+    chmod 755 "$d/$name.sh"
+    cat >"$d/$name.rc" <<EOF
+set no syslog
+poll $host auth password
+  user "alice" there with password "secret1" is "root" here
+EOF
+    chmod 600 "$d/$name.rc"
+}
+
 # ------------------------------------------------------------ main
 
 # run_sections: each section with its own daemon in its own directory;

@@ -370,22 +370,7 @@ section_offlineimap() {
 fetchmail_round() {
     local d=$1 name=$2 p=$3 s rc
     shift 3
-    mkdir -p "$d/$name-out" "$d/$name-home"
-    for s in fm-1 fm-2 fm-3; do
-        "${ctl[@]}" msg "$name $s" "fetchmail body line $name $s" >"$d/$name-$s.eml"
-        srv append INBOX "$d/$name-$s.eml" >/dev/null || { fail "seed"; return; }
-    done
-    cat >"$d/$name.sh" <<EOF
-#!/bin/sh
-f=\$(mktemp "$d/$name-out/msg.XXXXXX") && cat >"\$f"
-EOF
-    chmod 755 "$d/$name.sh"
-    cat >"$d/$name.rc" <<EOF
-set no syslog
-poll localhost auth password
-  user "alice" there with password "secret1" is "root" here
-EOF
-    chmod 600 "$d/$name.rc"
+    fetchmail_setup "$d" "$name" localhost "$name " || return
     local fm=(env FETCHMAILHOME="$d/$name-home" HOME="$d" timeout 120
               fetchmail -f "$d/$name.rc" --protocol IMAP --port "$p"
               --keep --mda "$d/$name.sh" --nosyslog
